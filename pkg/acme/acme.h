@@ -1,0 +1,32 @@
+/*
+ * acme — certificates for cfg->domains from an ACME CA (RFC 8555), in the background.
+ *
+ * Owns: the account key and URL, orders, challenges (publishing HTTP-01 tokens and
+ * TLS-ALPN-01 certificates through the challenge module), CSR and certificate keys,
+ * renewal scheduling, retry/backoff and its persisted state, all under cfg->state_dir
+ * through the store module. A new certificate is stored on disk first, then handed to
+ * the tls module with oe_tls_publish_pem().
+ * Must not touch: listeners, sockets of the server, h2o. It runs on its own thread and
+ * never blocks request serving.
+ */
+#ifndef OE_ACME_H
+#define OE_ACME_H
+
+#include <stddef.h>
+
+#include "config/config.h"
+
+typedef struct oe_acme oe_acme_t;
+
+/*
+ * Checks state_dir is writable, loads a valid stored certificate and serves it at once
+ * (no order is made while it is good), then starts the manager thread. Returns NULL
+ * with a message on a fatal setup error (e.g. state_dir not writable).
+ */
+oe_acme_t *oe_acme_start(const oe_config_t *cfg, char *err, size_t errlen);
+
+/* Asks the manager thread to stop (an ACME exchange in progress is abandoned at its next
+ * step) and joins it. NULL is accepted. */
+void oe_acme_stop(oe_acme_t *acme);
+
+#endif

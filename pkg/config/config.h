@@ -1,0 +1,131 @@
+/*
+ * config — the effective configuration of ott-edge.
+ *
+ * Owns: reading the YAML file (libyaml), the OTT_EDGE_* environment overrides and
+ * their *_FILE forms, parsing durations/sizes/CIDRs/lists, validating every key, and
+ * printing the effective configuration with secrets redacted.
+ * Must not touch: sockets, TLS, threads, or process exit. A failure is returned as
+ * an error message naming the key (and the YAML line); the caller decides to exit 2.
+ * The resulting struct is immutable after oe_config_load() returns.
+ */
+#ifndef OE_CONFIG_H
+#define OE_CONFIG_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define OE_CONFIG_DEFAULT_PATH "/etc/ott-edge/config.yaml"
+#define OE_CONFIG_ERR_MAX 512
+
+/* An address range from proxy.trusted_proxies ("10.0.0.0/8", "::1", "fd00::/8"). */
+typedef struct oe_cidr {
+    int family;            /* AF_INET or AF_INET6 */
+    unsigned char addr[16]; /* network address, host bits cleared */
+    unsigned prefix;       /* 0..32 or 0..128 */
+} oe_cidr_t;
+
+typedef struct oe_strlist {
+    char **items;
+    size_t count;
+} oe_strlist_t;
+
+enum oe_log_format { OE_LOG_FORMAT_TEXT = 0, OE_LOG_FORMAT_JSON = 1 };
+enum oe_key_type { OE_KEY_EC256 = 0, OE_KEY_EC384, OE_KEY_RSA2048 };
+enum oe_tristate { OE_AUTO = -1, OE_OFF = 0, OE_ON = 1 };
+
+typedef struct oe_config {
+    char *source; /* path of the YAML file read, or NULL when none */
+
+    oe_strlist_t domains; /* names served and put on the certificate */
+    char *upstream;       /* "http://127.0.0.1:8080" */
+    int threads;          /* worker threads; default: number of CPUs */
+    char *state_dir;      /* "/var/lib/ott-edge" */
+    char *hsts;           /* Strict-Transport-Security value; "" disables */
+    char *user;           /* drop to this user after binding when started as root; "" = stay */
+
+    struct {
+        char *https; /* ":443" */
+        char *http;  /* ":80"; "" disables the HTTP listener */
+        char *admin; /* ":9901"; "" disables the admin listener */
+    } listen;
+
+    struct {
+        char *cert_file; /* PEM chain; NULL when not set */
+        char *key_file;  /* PEM private key; NULL when not set */
+    } tls;
+
+    struct {
+        oe_cidr_t *trusted_proxies;
+        size_t trusted_proxies_count;
+        char *real_ip_header;                /* NULL when not set */
+        uint64_t websocket_idle_timeout_ms;  /* default 7d, at most 24d */
+        uint64_t upstream_timeout_ms;        /* default 60s: no response head by then -> 504 */
+        uint64_t upstream_keepalive_ms;      /* default 2s, below Node's 5 s; 0 disables */
+        uint64_t max_body_size;              /* default 16MiB */
+        oe_strlist_t block_paths;            /* default [/api/status/metrics] */
+        char *health_path;                   /* default "/api/status" */
+        uint64_t health_interval_ms;         /* default 5s */
+    } proxy;
+
+    struct {
+        uint64_t request_timeout_ms; /* HTTP/1 request head and keep-alive idle; default 10s */
+        uint64_t idle_timeout_ms;    /* HTTP/2 connection idle; default 120s */
+        uint64_t handshake_timeout_ms; /* TLS handshake; default 10s */
+    } client;
+
+    struct {
+        enum oe_log_format format; /* default text */
+        int access;                /* default 0 */
+        int level;                 /* OE_LOG_* from log.h; default info */
+    } log;
+
+    struct {
+        uint64_t delay_ms; /* default 5s */
+        uint64_t grace_ms; /* default 25s */
+    } shutdown;
+
+    struct {
+        enum oe_tristate enabled; /* default auto: on when domains set and no tls.cert_file */
+        char *directory;          /* resolved URL; default Let's Encrypt production */
+        char *email;              /* NULL when not set */
+        char *ca_file;            /* NULL: system trust */
+        char *eab_kid;            /* NULL when not set */
+        char *eab_hmac_key;       /* secret; NULL when not set */
+        oe_strlist_t challenges;  /* default [tls-alpn-01, http-01] */
+        enum oe_key_type key_type;
+        uint64_t renew_before_ms; /* 0: when one third of the lifetime remains */
+        char *preferred_chain;    /* issuer CN of the preferred chain; NULL: default chain */
+    } acme;
+} oe_config_t;
+
+/*
+ * Builds the effective configuration: defaults, then the YAML file (path, or NULL to
+ * use $OTT_EDGE_CONFIG, else OE_CONFIG_DEFAULT_PATH if it exists), then the environment
+ * (envp, NULL-terminated "K=V" strings; NULL means the process environment).
+ * Returns NULL on failure with a one-line message in err naming the key (and line).
+ */
+oe_config_t *oe_config_load(const char *path, char *const *envp, char *err, size_t errlen);
+void oe_config_free(oe_config_t *cfg);
+
+/* Prints the effective configuration as YAML with secrets redacted. */
+void oe_config_print(const oe_config_t *cfg, FILE *out);
+
+/* Whether ACME is in effect once "auto" is resolved. */
+int oe_config_acme_enabled(const oe_config_t *cfg);
+
+/* Parsers shared with the tests and with other modules. Each returns 0 on success. */
+int oe_config_parse_duration(const char *s, uint64_t *out_ms);
+int oe_config_parse_size(const char *s, uint64_t *out_bytes);
+int oe_config_parse_cidr(const char *s, oe_cidr_t *out);
+int oe_config_parse_bool(const char *s, int *out);
+
+/* Whether the address (AF_INET/AF_INET6 sockaddr) falls within one of the ranges.
+ * IPv4-mapped IPv6 addresses match IPv4 ranges. */
+int oe_cidr_match(const oe_cidr_t *list, size_t count, const struct sockaddr *sa);
+
+/* Splits "host:port" / "[v6]:port" / ":port" for the listeners. host is "" for any. */
+int oe_config_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
+
+#endif

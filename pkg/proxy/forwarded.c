@@ -1,0 +1,115 @@
+/* forwarded — see forwarded.h. */
+#include "proxy/forwarded.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+void oe_forwarded_ntop(const struct sockaddr *sa, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    if (sa == NULL)
+        return;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)cap);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            inet_ntop(AF_INET, a->s6_addr + 12, buf, (socklen_t)cap);
+        else
+            inet_ntop(AF_INET6, a, buf, (socklen_t)cap);
+    }
+}
+
+/* Parses one textual IP (optionally "[v6]") into a sockaddr; returns 0 on success. */
+static int parse_ip(const char *s, size_t len, struct sockaddr_storage *ss, char *canon, size_t canon_cap)
+{
+    char tmp[OE_FWD_IP_MAX];
+    if (len >= 2 && s[0] == '[' && s[len - 1] == ']') {
+        s++;
+        len -= 2;
+    }
+    if (len == 0 || len >= sizeof(tmp))
+        return -1;
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, tmp, &v4->sin_addr) == 1)
+        v4->sin_family = AF_INET;
+    else if (inet_pton(AF_INET6, tmp, &v6->sin6_addr) == 1)
+        v6->sin6_family = AF_INET6;
+    else
+        return -1;
+    oe_forwarded_ntop((struct sockaddr *)ss, canon, canon_cap);
+    return 0;
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+void oe_forwarded_compute(const oe_fwd_input_t *in, oe_fwd_result_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    oe_forwarded_ntop(in->peer, out->peer_ip, sizeof(out->peer_ip));
+    out->trusted = in->peer != NULL && oe_cidr_match(in->trusted, in->trusted_count, in->peer);
+    snprintf(out->client_ip, sizeof(out->client_ip), "%s", out->peer_ip);
+
+    /* the hops the client claims, kept only from a trusted peer and only when they parse */
+    char hops[OE_FWD_MAX_HOPS][OE_FWD_IP_MAX];
+    int hop_trusted[OE_FWD_MAX_HOPS];
+    size_t nhops = 0;
+    if (out->trusted && in->xff != NULL) {
+        size_t i = 0;
+        while (i < in->xff_len) {
+            size_t start = i;
+            while (i < in->xff_len && in->xff[i] != ',')
+                i++;
+            size_t end = i++;
+            while (start < end && is_space(in->xff[start]))
+                start++;
+            while (end > start && is_space(in->xff[end - 1]))
+                end--;
+            struct sockaddr_storage ss;
+            char canon[OE_FWD_IP_MAX];
+            if (parse_ip(in->xff + start, end - start, &ss, canon, sizeof(canon)) != 0)
+                continue;
+            if (nhops == OE_FWD_MAX_HOPS) { /* keep the rightmost ones: they are the closest hops */
+                memmove(hops[0], hops[1], sizeof(hops[0]) * (OE_FWD_MAX_HOPS - 1));
+                memmove(hop_trusted, hop_trusted + 1, sizeof(hop_trusted[0]) * (OE_FWD_MAX_HOPS - 1));
+                nhops--;
+            }
+            memcpy(hops[nhops], canon, sizeof(canon));
+            hop_trusted[nhops] = oe_cidr_match(in->trusted, in->trusted_count, (struct sockaddr *)&ss);
+            nhops++;
+        }
+    }
+
+    /* X-Forwarded-For: kept hops, then the peer */
+    size_t len = 0;
+    for (size_t h = 0; h < nhops; h++)
+        len += (size_t)snprintf(out->xff + len, sizeof(out->xff) - len, "%s, ", hops[h]);
+    len += (size_t)snprintf(out->xff + len, sizeof(out->xff) - len, "%s", out->peer_ip);
+    out->xff_len = len < sizeof(out->xff) ? len : sizeof(out->xff) - 1;
+
+    if (!out->trusted)
+        return;
+    struct sockaddr_storage ss;
+    char canon[OE_FWD_IP_MAX];
+    if (in->real_ip != NULL && parse_ip(in->real_ip, in->real_ip_len, &ss, canon, sizeof(canon)) == 0) {
+        snprintf(out->client_ip, sizeof(out->client_ip), "%s", canon);
+        return;
+    }
+    for (size_t h = nhops; h > 0; h--) {
+        if (!hop_trusted[h - 1]) {
+            snprintf(out->client_ip, sizeof(out->client_ip), "%s", hops[h - 1]);
+            return;
+        }
+    }
+    if (nhops > 0)
+        snprintf(out->client_ip, sizeof(out->client_ip), "%s", hops[0]);
+}

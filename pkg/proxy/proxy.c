@@ -1,0 +1,330 @@
+/* proxy — see proxy.h. */
+#include "proxy/proxy.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+#include "log/log.h"
+#include "metrics/metrics.h"
+#include "proxy/forwarded.h"
+
+typedef struct {
+    h2o_handler_t super;
+    const oe_config_t *cfg;
+    h2o_iovec_t real_ip_header; /* lower-cased; len 0 when unset */
+} pre_handler_t;
+
+typedef struct {
+    h2o_filter_t super;
+    const oe_config_t *cfg;
+} resp_filter_t;
+
+typedef struct {
+    h2o_logger_t super;
+    const oe_config_t *cfg;
+} access_logger_t;
+
+static h2o_url_t upstream_url;
+static h2o_proxy_config_vars_t proxy_vars;
+
+/* ---- requests --------------------------------------------------------------------- */
+
+static int path_is_blocked(const oe_config_t *cfg, h2o_iovec_t path)
+{
+    for (size_t i = 0; i < cfg->proxy.block_paths.count; i++) {
+        const char *bp = cfg->proxy.block_paths.items[i];
+        size_t n = strlen(bp);
+        while (n > 1 && bp[n - 1] == '/')
+            n--;
+        /* case-insensitive like Express's routing; "/x" blocks "/x", "/x/" and "/x/..." */
+        if (path.len >= n && strncasecmp(path.base, bp, n) == 0 && (path.len == n || path.base[n] == '/'))
+            return 1;
+    }
+    return 0;
+}
+
+static void delete_all(h2o_headers_t *headers, const char *name, size_t len)
+{
+    ssize_t i;
+    while ((i = h2o_find_header_by_str(headers, name, len, -1)) != -1)
+        h2o_delete_header(headers, i);
+}
+
+/* Joins every X-Forwarded-For line of the request (bounded) into one value. */
+static h2o_iovec_t joined_xff(h2o_req_t *req)
+{
+    h2o_iovec_t parts[OE_FWD_MAX_HOPS * 2];
+    size_t n = 0, total = 0;
+    for (ssize_t i = -1; (i = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, i)) != -1;) {
+        if (n == sizeof(parts) / sizeof(parts[0]) - 1 || total > OE_FWD_XFF_MAX * 4)
+            break;
+        if (n != 0)
+            parts[n++] = h2o_iovec_init(H2O_STRLIT(","));
+        parts[n++] = req->headers.entries[i].value;
+        total += req->headers.entries[i].value.len;
+    }
+    if (n == 0)
+        return h2o_iovec_init(NULL, 0);
+    return h2o_concat_list(&req->pool, parts, n);
+}
+
+static int on_req(h2o_handler_t *_self, h2o_req_t *req)
+{
+    pre_handler_t *self = (void *)_self;
+    const oe_config_t *cfg = self->cfg;
+
+    if (path_is_blocked(cfg, req->path_normalized)) {
+        oe_metrics_inc(&oe_metrics_self()->blocked, 1);
+        oe_proxy_send_error(req, 404, "Not Found", "Not found.");
+        return 0;
+    }
+
+    struct sockaddr_storage ss;
+    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (void *)&ss);
+    oe_fwd_input_t in = {.peer = sl != 0 ? (void *)&ss : NULL,
+                         .trusted = cfg->proxy.trusted_proxies,
+                         .trusted_count = cfg->proxy.trusted_proxies_count};
+    h2o_iovec_t xff = joined_xff(req);
+    in.xff = xff.base;
+    in.xff_len = xff.len;
+    if (self->real_ip_header.len != 0) {
+        ssize_t i = h2o_find_header_by_str(&req->headers, self->real_ip_header.base, self->real_ip_header.len, -1);
+        if (i != -1) {
+            in.real_ip = req->headers.entries[i].value.base;
+            in.real_ip_len = req->headers.entries[i].value.len;
+        }
+    }
+    oe_fwd_result_t fwd;
+    oe_forwarded_compute(&in, &fwd);
+
+    /* nothing the client said about forwarding passes as-is */
+    ssize_t i;
+    while ((i = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, -1)) != -1)
+        h2o_delete_header(&req->headers, i);
+    delete_all(&req->headers, H2O_STRLIT("x-forwarded-proto"));
+    delete_all(&req->headers, H2O_STRLIT("x-forwarded-host"));
+    delete_all(&req->headers, H2O_STRLIT("x-forwarded-port"));
+    delete_all(&req->headers, H2O_STRLIT("x-real-ip"));
+    delete_all(&req->headers, H2O_STRLIT("forwarded"));
+    if (self->real_ip_header.len != 0 && !fwd.trusted)
+        delete_all(&req->headers, self->real_ip_header.base, self->real_ip_header.len);
+
+    h2o_add_header(&req->pool, &req->headers, H2O_TOKEN_X_FORWARDED_FOR, NULL,
+                   h2o_strdup(&req->pool, fwd.xff, fwd.xff_len).base, fwd.xff_len);
+    h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-proto"), 0, NULL, H2O_STRLIT("https"));
+    h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-forwarded-host"), 0, NULL, req->authority.base,
+                          req->authority.len);
+    size_t cl = strlen(fwd.client_ip);
+    h2o_add_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-real-ip"), 0, NULL,
+                          h2o_strdup(&req->pool, fwd.client_ip, cl).base, cl);
+    return -1; /* on to the reverse proxy */
+}
+
+/* ---- responses -------------------------------------------------------------------- */
+
+static int wants_json(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT, -1);
+    if (i == -1)
+        return 0;
+    h2o_iovec_t v = req->headers.entries[i].value;
+    return h2o_strstr(v.base, v.len, H2O_STRLIT("json")) != SIZE_MAX &&
+           h2o_strstr(v.base, v.len, H2O_STRLIT("text/html")) == SIZE_MAX;
+}
+
+static h2o_iovec_t error_body(h2o_req_t *req, int status, const char *reason, const char *message, int *json)
+{
+    char buf[512];
+    int n;
+    *json = wants_json(req);
+    if (*json)
+        n = snprintf(buf, sizeof(buf), "{\"status\":%d,\"error\":\"%s\",\"message\":\"%s\"}\n", status, reason,
+                     message);
+    else
+        n = snprintf(buf, sizeof(buf),
+                     "<!doctype html><html><head><meta charset=\"utf-8\"><title>%d %s</title></head>"
+                     "<body><h1>%d %s</h1><p>%s</p><hr><p>ott-edge</p></body></html>\n",
+                     status, reason, status, reason, message);
+    return h2o_strdup(&req->pool, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+void oe_proxy_send_error(h2o_req_t *req, int status, const char *reason, const char *message)
+{
+    int json;
+    h2o_iovec_t body = error_body(req, status, reason, message, &json);
+    req->res.status = status;
+    req->res.reason = reason;
+    req->res.content_length = body.len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   json ? "application/json" : "text/html; charset=utf-8",
+                   json ? sizeof("application/json") - 1 : sizeof("text/html; charset=utf-8") - 1);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+    h2o_send_inline(req, body.base, body.len);
+}
+
+/* Replaces the body libh2o's proxy wrote for a gateway error with our page. */
+typedef struct {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+} error_ostream_t;
+
+static void error_do_send(h2o_ostream_t *_self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt,
+                          h2o_send_state_t state)
+{
+    error_ostream_t *self = (void *)_self;
+    (void)bufs;
+    (void)bufcnt;
+    if (h2o_send_state_is_in_progress(state) || h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
+        h2o_ostream_send_next(&self->super, req, NULL, 0, state);
+    } else {
+        h2o_ostream_send_next(&self->super, req, &self->body, 1, state);
+        self->body.len = 0;
+    }
+}
+
+/* The proxy logged why it failed; a timeout becomes 504, anything else stays 502. */
+static const char *gateway_error(h2o_req_t *req, int *is_timeout)
+{
+    *is_timeout = 0;
+    for (size_t i = 0; i < req->error_logs.size; i++) {
+        h2o_req_error_log_t *e = req->error_logs.entries + i;
+        if (strcmp(e->module, "lib/core/proxy.c") != 0)
+            continue;
+        if (h2o_strstr(e->msg.base, e->msg.len, H2O_STRLIT("timeout")) != SIZE_MAX)
+            *is_timeout = 1;
+        return "upstream";
+    }
+    return NULL;
+}
+
+static void log_gateway_error(h2o_req_t *req, int status)
+{
+    char path[512], why[256] = "", st[8];
+    for (size_t i = 0; i < req->error_logs.size; i++)
+        snprintf(why, sizeof(why), "%.*s", (int)req->error_logs.entries[i].msg.len,
+                 req->error_logs.entries[i].msg.base);
+    snprintf(path, sizeof(path), "%.*s", (int)req->path.len, req->path.base);
+    snprintf(st, sizeof(st), "%d", status);
+    oe_log(OE_LOG_WARN, "upstream_error", "status", st, "path", path, "error", why, NULL);
+}
+
+static void on_setup_ostream(h2o_filter_t *_self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    resp_filter_t *self = (void *)_self;
+    const oe_config_t *cfg = self->cfg;
+    int timeout;
+
+    if (req->res.status == 502 && gateway_error(req, &timeout) != NULL) {
+        oe_metrics_worker_t *m = oe_metrics_self();
+        int status = timeout ? 504 : 502;
+        const char *reason = timeout ? "Gateway Timeout" : "Bad Gateway";
+        const char *msg = timeout ? "The application did not answer in time. Try again in a moment."
+                                  : "The application is not reachable right now. Try again in a moment.";
+        oe_metrics_inc(timeout ? &m->upstream_timeouts : &m->upstream_errors, 1);
+        log_gateway_error(req, status);
+        oe_proxy_health_observe(0);
+        int json;
+        h2o_iovec_t body = error_body(req, status, reason, msg, &json);
+        req->res.status = status;
+        req->res.reason = reason;
+        req->res.content_length = body.len;
+        memset(&req->res.headers, 0, sizeof(req->res.headers));
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                       json ? "application/json" : "text/html; charset=utf-8",
+                       json ? sizeof("application/json") - 1 : sizeof("text/html; charset=utf-8") - 1);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+        error_ostream_t *os = (void *)h2o_add_ostream(req, sizeof(*os), slot);
+        os->super.do_send = error_do_send;
+        os->body = body;
+        slot = &os->super.next;
+    } else if (!path_is_blocked(cfg, req->path_normalized)) {
+        oe_proxy_health_observe(1); /* the upstream answered */
+    }
+    if (cfg->hsts[0] != '\0' && h2o_find_header(&req->res.headers, H2O_TOKEN_STRICT_TRANSPORT_SECURITY, -1) == -1)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_STRICT_TRANSPORT_SECURITY, NULL, cfg->hsts,
+                       strlen(cfg->hsts));
+    h2o_setup_next_ostream(req, slot);
+}
+
+/* ---- metrics and access log -------------------------------------------------------- */
+
+static void on_log(h2o_logger_t *_self, h2o_req_t *req)
+{
+    access_logger_t *self = (void *)_self;
+    oe_metrics_worker_t *m = oe_metrics_self();
+    int proto = req->version >= 0x200 ? OE_PROTO_HTTP2 : OE_PROTO_HTTP1;
+    int status = req->res.status;
+    int cls = status >= 100 && status < 600 ? status / 100 : 0;
+    oe_metrics_inc(&m->requests[proto][cls], 1);
+
+    if (!self->cfg->log.access || !oe_log_enabled(OE_LOG_INFO))
+        return;
+    char client[OE_FWD_IP_MAX] = "", st[8], bytes[24], dur[24];
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-real-ip"), -1);
+    if (i != -1) { /* set by on_req from the trust rules */
+        snprintf(client, sizeof(client), "%.*s", (int)req->headers.entries[i].value.len,
+                 req->headers.entries[i].value.base);
+    } else {
+        struct sockaddr_storage ss;
+        if (req->conn->callbacks->get_peername(req->conn, (void *)&ss) != 0)
+            oe_forwarded_ntop((void *)&ss, client, sizeof(client));
+    }
+    snprintf(st, sizeof(st), "%d", status);
+    snprintf(bytes, sizeof(bytes), "%zu", req->bytes_sent);
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    double ms = (double)(now.tv_sec - req->timestamps.request_begin_at.tv_sec) * 1e3 +
+                (double)(now.tv_usec - req->timestamps.request_begin_at.tv_usec) / 1e3;
+    snprintf(dur, sizeof(dur), "%.3f", ms);
+    char method[32], path[1024], host[256];
+    snprintf(method, sizeof(method), "%.*s", (int)req->method.len, req->method.base);
+    snprintf(path, sizeof(path), "%.*s", (int)req->path.len, req->path.base);
+    snprintf(host, sizeof(host), "%.*s", (int)req->authority.len, req->authority.base);
+    oe_log(OE_LOG_INFO, "access", "client", client, "method", method, "host", host, "path", path, "status", st, "bytes",
+           bytes, "duration_ms", dur, "protocol", proto == OE_PROTO_HTTP2 ? "h2" : "http/1.1", NULL);
+}
+
+/* ---- registration ------------------------------------------------------------------ */
+
+int oe_proxy_register(h2o_globalconf_t *gc, h2o_pathconf_t *pc, const oe_config_t *cfg, char *err, size_t errlen)
+{
+    if (h2o_url_parse(cfg->upstream, SIZE_MAX, &upstream_url) != 0) {
+        snprintf(err, errlen, "upstream: cannot parse \"%s\" as http://host:port", cfg->upstream);
+        return -1;
+    }
+    gc->proxy.io_timeout = cfg->proxy.upstream_timeout_ms;
+    gc->proxy.emit_x_forwarded_headers = 0; /* on_req sets them by the trust rules */
+    gc->proxy.emit_via_header = 0;
+    gc->proxy.preserve_x_forwarded_proto = 1;
+    gc->proxy.preserve_server_header = 1;
+    gc->max_request_entity_size = cfg->proxy.max_body_size;
+
+    proxy_vars = (h2o_proxy_config_vars_t){0};
+    proxy_vars.io_timeout = cfg->proxy.upstream_timeout_ms;
+    proxy_vars.preserve_host = 1;
+    proxy_vars.keepalive_timeout = cfg->proxy.upstream_keepalive_ms;
+    proxy_vars.websocket.enabled = 1;
+    proxy_vars.websocket.timeout = cfg->proxy.websocket_idle_timeout_ms; /* finite: see libh2o notes */
+
+    pre_handler_t *pre = (void *)h2o_create_handler(pc, sizeof(*pre));
+    pre->super.on_req = on_req;
+    pre->cfg = cfg;
+    if (cfg->proxy.real_ip_header != NULL && cfg->proxy.real_ip_header[0] != '\0') {
+        size_t n = strlen(cfg->proxy.real_ip_header);
+        char *lc = h2o_mem_alloc(n + 1);
+        memcpy(lc, cfg->proxy.real_ip_header, n + 1);
+        h2o_strtolower(lc, n);
+        pre->real_ip_header = h2o_iovec_init(lc, n);
+    }
+    h2o_proxy_register_reverse_proxy(pc, &upstream_url, &proxy_vars);
+    pc->error_log.emit_request_errors = 0; /* log_gateway_error() writes them structured */
+    resp_filter_t *f = (void *)h2o_create_filter(pc, sizeof(*f));
+    f->super.on_setup_ostream = on_setup_ostream;
+    f->cfg = cfg;
+    access_logger_t *l = (void *)h2o_create_logger(pc, sizeof(*l));
+    l->super.log_access = on_log;
+    l->cfg = cfg;
+    return 0;
+}

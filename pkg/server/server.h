@@ -1,0 +1,41 @@
+/*
+ * server — the listeners and the worker threads.
+ *
+ * Owns: binding the HTTPS and HTTP sockets (one SO_REUSEPORT socket per worker), one
+ * event loop + h2o context per worker thread, the accept path (TLS handshake with a
+ * timeout, then ALPN dispatch: h2, http/1.1, or acme-tls/1 which is closed after the
+ * handshake), the HTTP listener's handler (HTTP-01 tokens from the challenge table,
+ * 308 to HTTPS for the rest), connection/in-flight/WebSocket accounting, and the drain
+ * sequence's listener side (stop accepting, GOAWAY).
+ * Must not touch: ACME, configuration parsing, certificate selection (tls does that).
+ */
+#ifndef OE_SERVER_H
+#define OE_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+typedef struct oe_server oe_server_t;
+
+/* Binds every listening socket (call before dropping privileges). */
+oe_server_t *oe_server_bind(const oe_config_t *cfg, char *err, size_t errlen);
+/* Starts the worker threads; requests are served from now on. */
+int oe_server_start(oe_server_t *srv, char *err, size_t errlen);
+
+/* Drain, step 1: /readyz reports 503 from now on; serving continues. */
+void oe_server_set_draining(oe_server_t *srv);
+int oe_server_draining(void);
+/* Drain, step 2: close the listening sockets and send HTTP/2 GOAWAY (asynchronous;
+ * each worker does it on its next loop turn). */
+void oe_server_stop_accepting(oe_server_t *srv);
+/* Work still under way: in-flight requests + open WebSockets + handshakes. */
+uint64_t oe_server_busy(oe_server_t *srv);
+/* Stops the loops (open connections are closed) and joins the threads. */
+void oe_server_stop(oe_server_t *srv);
+
+/* 1 when every worker loop turned within max_age_ms. */
+int oe_server_loops_alive(uint64_t max_age_ms);
+
+#endif

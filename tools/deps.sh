@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what ott-edge needs from Debian bookworm's packages, by purpose:
+#   tools/deps.sh build    compilers, headers and libraries to build the binary
+#   tools/deps.sh runtime  only the shared libraries the binary loads
+#   tools/deps.sh test     build + everything the test suite starts (pebble, curl,
+#                          nghttp2 tools, clang for sanitizers/fuzzing, Node's ws)
+# Idempotent; skips apt-get when everything is already installed.
+set -euo pipefail
+what=${1:-build}
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+runtime_pkgs=(libh2o-evloop0.13 libssl3 libyaml-0-2 libcurl4 libjansson4 ca-certificates)
+build_pkgs=(build-essential cmake pkg-config libh2o-evloop-dev libssl-dev libyaml-dev
+            libcurl4-openssl-dev libjansson-dev)
+test_pkgs=(curl nghttp2-client pebble openssl clang libclang-rt-14-dev procps iproute2
+           python3-h2 valgrind)
+
+case "$what" in
+  runtime) pkgs=("${runtime_pkgs[@]}") ;;
+  build) pkgs=("${build_pkgs[@]}") ;;
+  test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+  *) echo "usage: $0 build|runtime|test" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  echo "deps: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  # never let a package's service (e.g. nginx) start on this machine's ports
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$what" = test ]; then
+  command -v node >/dev/null || { echo "deps: Node.js 18+ is needed for the integration tests" >&2; exit 1; }
+  if [ ! -d "$here/tests/node_modules/ws" ]; then
+    (cd "$here/tests" && npm ci --no-audit --no-fund --silent)
+  fi
+fi
