@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 runtime_pkgs=(libh2o-evloop0.13 libssl3 libyaml-0-2 libcurl4 libjansson4 ca-certificates)
 build_pkgs=(build-essential cmake pkg-config libh2o-evloop-dev libssl-dev libyaml-dev
             libcurl4-openssl-dev libjansson-dev)
-test_pkgs=(curl nghttp2-client pebble openssl clang libclang-rt-14-dev procps iproute2
+test_pkgs=(curl nghttp2-client pebble openssl clang libclang-rt-14-dev clang-format cppcheck git procps iproute2
            python3-h2 valgrind)
 
 case "$what" in

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the suite needs (Debian packages, Node's ws),
+# builds, lints, runs the whole suite, then runs it again under AddressSanitizer + UBSan.
+#   ./tools/test.sh            everything (what CI runs)
+#   ./tools/test.sh fast       normal build only, no lint, no sanitizers
+#   ./tools/test.sh asan       sanitizer build only
+#   extra arguments after the mode go to ctest (e.g. -R it.core)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+mode=${1:-all}
+shift || true
+ctest_args=(--output-on-failure --timeout 600 -j2 "$@")
+
+tools/deps.sh test
+
+normal() {
+  tools/build.sh "$here/build"
+  (cd build && ctest "${ctest_args[@]}")
+}
+asan() {
+  tools/build.sh "$here/build-asan" -DOE_SANITIZE=ON
+  # the slow-labelled tests (long idle timers) prove nothing more under ASan
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest "${ctest_args[@]}" -LE slow)
+}
+
+case "$mode" in
+  fast) normal ;;
+  asan) asan ;;
+  all)
+    tools/lint.sh
+    [ -x .ci/deploy-checks.sh ] && .ci/deploy-checks.sh
+    normal
+    asan
+    ;;
+  *) echo "usage: $0 [all|fast|asan] [ctest args...]" >&2; exit 2 ;;
+esac
