@@ -136,6 +136,10 @@ char *oe_metrics_render(void)
             SUM(acme_tls_alpn_served));
     counter(&o, "ott_edge_acme_http01_served_total", "HTTP-01 tokens served.", SUM(http01_served));
     counter(&o, "ott_edge_http_redirects_total", "Requests redirected from HTTP to HTTPS.", SUM(redirects));
+    counter(&o, "ott_edge_abusive_connections_closed_total",
+            "Connections cut for abuse (e.g. HTTP/2 streams opened and cancelled at once).", SUM(abuse_closed));
+    counter(&o, "ott_edge_abusive_connections_refused_total",
+            "Connections refused because their peer was recently cut for abuse.", SUM(abuse_refused));
     counter(&o, "ott_edge_blocked_requests_total", "Requests refused by proxy.block_paths.", SUM(blocked));
 
     pthread_mutex_lock(&section_lock);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,8 @@
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "proxy/proxy.h"
+#include "server/abuse.h"
+#include "server/h2guard.h"
 #include "server/http_listener.h"
 #include "tls/tls.h"
 
@@ -47,9 +50,16 @@ typedef struct conn_rec {
     h2o_socket_t *sock;
     h2o_timeout_entry_t hs_timeout;
     struct timeval connected_at;
+    h2o_socket_cb h2_read; /* libh2o's HTTP/2 read callback, wrapped by on_h2_read */
+    oe_h2guard_t *h2guard; /* HTTP/2 flood budgets (NULL for HTTP/1) */
     unsigned in_handshake : 1;
     unsigned websocket : 1;
+    unsigned cut : 1;
 } conn_rec_t;
+
+/* The connection whose libh2o callback is running, to learn whether it closed. */
+static __thread conn_rec_t *watched;
+static __thread int watched_closed;
 
 static int draining;
 
@@ -135,23 +145,32 @@ fail:
 
 /* ---- accounting handlers on the HTTPS path ------------------------------------------ */
 
+static void on_sock_close(void *data);
+
+static conn_rec_t *conn_rec_of(h2o_req_t *req)
+{
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    return sock != NULL && sock->on_close.cb == on_sock_close ? sock->on_close.data : NULL;
+}
+
 static int on_req_account(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
     oe_metrics_worker_t *m = oe_metrics_self();
+    conn_rec_t *rec = conn_rec_of(req);
     oe_metrics_inc(&m->inflight_started, 1);
-    if (req->version < 0x200 && req->upgrade.base != NULL &&
+    if (rec == NULL)
+        return -1;
+    if (req->version < 0x200 && req->upgrade.base != NULL && !rec->websocket &&
         h2o_lcstris(req->upgrade.base, req->upgrade.len, H2O_STRLIT("websocket"))) {
-        h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
-        conn_rec_t *rec = sock != NULL ? sock->on_close.data : NULL;
-        if (rec != NULL && !rec->websocket) {
-            rec->websocket = 1;
-            oe_metrics_inc(&m->ws_opened, 1);
-        }
+        rec->websocket = 1;
+        oe_metrics_inc(&m->ws_opened, 1);
     }
     return -1;
 }
 
+/* Cuts a connection without touching libh2o's objects: the shutdown makes the next read
+ * fail, and libh2o then closes the connection the ordinary way. */
 static void on_log_account(h2o_logger_t *self, h2o_req_t *req)
 {
     (void)self;
@@ -161,9 +180,81 @@ static void on_log_account(h2o_logger_t *self, h2o_req_t *req)
 
 /* ---- accept path ------------------------------------------------------------------- */
 
+/* Cuts a connection without touching libh2o's objects: the unread input is dropped and
+ * the socket shut down, so libh2o's next read fails and it closes the connection its
+ * ordinary way. The peer gets a strike (see abuse.h). */
+static void cut_abusive(conn_rec_t *rec, const char *why)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = h2o_socket_getpeername(rec->sock, (void *)&ss);
+    char ip[NI_MAXHOST] = "", headers[16], resets[16];
+    if (sl != 0)
+        h2o_socket_getnumerichost((void *)&ss, sl, ip);
+    rec->cut = 1;
+    h2o_buffer_consume(&rec->sock->input, rec->sock->input->size);
+    shutdown(h2o_socket_get_fd(rec->sock), SHUT_RDWR);
+    oe_metrics_inc(&oe_metrics_self()->abuse_closed, 1);
+    /* a trusted proxy in front carries everybody's traffic: cut, but never block it */
+    const oe_config_t *cfg = rec->w->srv->cfg;
+    int trusted = sl != 0 && oe_cidr_match(cfg->proxy.trusted_proxies, cfg->proxy.trusted_proxies_count, (void *)&ss);
+    int blocked = sl != 0 && !trusted && oe_abuse_strike((void *)&ss, oe_now_ms());
+    snprintf(headers, sizeof(headers), "%u", rec->h2guard->headers);
+    snprintf(resets, sizeof(resets), "%u", rec->h2guard->resets);
+    oe_log(OE_LOG_WARN, "abusive_connection_closed", "peer", ip, "reason", why, "streams_in_window", headers,
+           "resets_in_window", resets, "peer_blocked", blocked ? "true" : "false", NULL);
+}
+
+/* Returns 1 when the connection was cut. */
+static int guard_h2(conn_rec_t *rec)
+{
+    if (rec->cut)
+        return 1;
+    const char *why = oe_h2guard_scan(rec->h2guard, (const uint8_t *)rec->sock->input->bytes, rec->sock->input->size,
+                                      oe_now_ms());
+    if (why == NULL)
+        return 0;
+    cut_abusive(rec, why);
+    return 1;
+}
+
+static void on_h2_read(h2o_socket_t *sock, const char *err)
+{
+    conn_rec_t *rec = sock->on_close.data;
+    if (err == NULL)
+        guard_h2(rec);
+    rec->h2_read(sock, err); /* may close the connection: rec is not touched after this */
+}
+
+/* Hands an HTTP/2 connection to libh2o with its read callback wrapped by the guard. */
+static void accept_h2(worker_t *w, conn_rec_t *rec)
+{
+    h2o_socket_t *sock = rec->sock;
+    rec->h2guard = calloc(1, sizeof(*rec->h2guard));
+    if (rec->h2guard == NULL) {
+        h2o_socket_close(sock);
+        return;
+    }
+    rec->h2guard->window_start_ms = oe_now_ms();
+    if (sock->input->size != 0 && guard_h2(rec)) {
+        h2o_socket_close(sock);
+        return;
+    }
+    watched = rec;
+    watched_closed = 0;
+    h2o_http2_accept(&w->accept_https, sock, rec->connected_at); /* may parse input already read */
+    watched = NULL;
+    if (watched_closed)
+        return;
+    rec->h2_read = sock->_cb.read;
+    sock->_cb.read = on_h2_read;
+}
+
 static void on_sock_close(void *data)
 {
     conn_rec_t *rec = data;
+    if (rec == watched)
+        watched_closed = 1;
+    free(rec->h2guard);
     oe_metrics_worker_t *m = oe_metrics_self();
     if (h2o_timeout_is_linked(&rec->hs_timeout))
         h2o_timeout_unlink(&rec->hs_timeout);
@@ -202,7 +293,7 @@ static void on_handshake(h2o_socket_t *sock, const char *err)
         oe_metrics_inc(&m->acme_tls_alpn_served, 1);
         h2o_socket_close(sock);
     } else if (h2o_memis(proto.base, proto.len, H2O_STRLIT("h2"))) {
-        h2o_http2_accept(&w->accept_https, sock, rec->connected_at);
+        accept_h2(w, rec);
     } else {
         h2o_http1_accept(&w->accept_https, sock, rec->connected_at);
     }
@@ -210,6 +301,11 @@ static void on_handshake(h2o_socket_t *sock, const char *err)
 
 static conn_rec_t *track(worker_t *w, h2o_socket_t *sock)
 {
+    struct sockaddr_storage ss;
+    if (h2o_socket_getpeername(sock, (void *)&ss) != 0 && oe_abuse_blocked((void *)&ss, oe_now_ms())) {
+        oe_metrics_inc(&oe_metrics_self()->abuse_refused, 1);
+        return NULL;
+    }
     conn_rec_t *rec = calloc(1, sizeof(*rec));
     if (rec == NULL)
         return NULL;
@@ -322,6 +418,7 @@ int oe_server_start(oe_server_t *srv, char *err, size_t errlen)
     acct->on_req = on_req_account;
     h2o_logger_t *acct_log = h2o_create_logger(pc, sizeof(*acct_log));
     acct_log->log_access = on_log_account;
+    /* edge features that answer before the upstream (e.g. a cache) register here */
     if (oe_proxy_register(&srv->gc, pc, cfg, err, errlen) != 0)
         return -1;
     srv->hosts_https[0] = https;
