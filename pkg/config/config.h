@@ -112,6 +112,10 @@ void oe_config_free(oe_config_t *cfg);
 /* Prints the effective configuration as YAML with secrets redacted. */
 void oe_config_print(const oe_config_t *cfg, FILE *out);
 
+/* Writes the Markdown reference table of every key (key, environment variable, type,
+ * default, meaning): the table in docs/configuration.md. */
+void oe_config_print_reference(FILE *out);
+
 /* Whether ACME is in effect once "auto" is resolved. */
 int oe_config_acme_enabled(const oe_config_t *cfg);
 

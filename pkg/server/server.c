@@ -62,6 +62,7 @@ static __thread conn_rec_t *watched;
 static __thread int watched_closed;
 
 static int draining;
+static oe_server_t *the_server; /* lives until the process exits */
 
 /* ---- binding ----------------------------------------------------------------------- */
 
@@ -130,6 +131,7 @@ oe_server_t *oe_server_bind(const oe_config_t *cfg, char *err, size_t errlen)
             goto fail;
     }
     oe_metrics_set_worker_count(n);
+    the_server = srv;
     return srv;
 fail:
     for (unsigned i = 0; i < n; i++) {

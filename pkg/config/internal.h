@@ -1,0 +1,99 @@
+/*
+ * config/internal.h — shared between the files of the config module only (keys.c,
+ * config.c, yaml.c, print.c); nothing outside pkg/config/ includes it.
+ * Owns: the key table's types and the helpers that set a value from text.
+ */
+#ifndef OE_CONFIG_INTERNAL_H
+#define OE_CONFIG_INTERNAL_H
+
+#include "config/config.h"
+
+#include <stdio.h>
+
+#define MAX_FILE_SIZE  (1024 * 1024) /* for the YAML file and for *_FILE values */
+#define MAX_DEPTH      8             /* the schema needs 3 levels of maps */
+#define MAX_LIST_ITEMS 1024
+#define MAX_PATH_LEN   128
+#define ENV_PREFIX     "OTT_EDGE_"
+
+#define SEC       1000ull
+#define HOUR      (3600 * SEC)
+#define DAY       (24 * HOUR)
+#define TIMER_MAX (24 * DAY) /* libh2o's timers overflow beyond int32 milliseconds */
+
+enum type { T_STR, T_BOOL, T_INT, T_DURATION, T_SIZE, T_LIST, T_CIDRS, T_ENUM };
+
+enum {
+    F_SECRET = 1,   /* redacted when printed */
+    F_OPTIONAL = 2, /* a string whose "" means not set (NULL) */
+    F_CPUS = 4,     /* default: number of online CPUs */
+    F_ADDRESS = 8,  /* a listener address (only changes the documented type) */
+};
+
+struct enumval {
+    const char *name;
+    int value;
+};
+
+typedef struct keydef keydef;
+
+/* Validates (and may normalise) a value once stored. On failure fills msg and, for lists,
+ * sets *bad to the index of the offending item. */
+typedef int (*check_fn)(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad);
+
+struct keydef {
+    const char *path;
+    enum type type;
+    size_t off;      /* of the field in oe_config_t */
+    size_t off2;     /* T_CIDRS: of the count */
+    const char *def; /* default in the key's own syntax; NULL: not set */
+    unsigned flags;
+    const struct enumval *enums; /* T_ENUM: names, the first per value is the printed one */
+    uint64_t min, max;           /* T_INT, T_DURATION, T_SIZE; max 0 means no limit */
+    check_fn check;
+    const char *doc; /* one line of Markdown for the reference table */
+};
+
+#define OE_CONFIG_NKEYS 38
+extern const keydef oe_config_keys[OE_CONFIG_NKEYS];
+
+/* State of one oe_config_load() call: where each key got its value, for messages. */
+typedef struct loader {
+    oe_config_t *cfg;
+    const char *file;
+    char *err;
+    size_t errlen;
+    size_t line[OE_CONFIG_NKEYS];  /* YAML line that set the key; 0: not from the file */
+    char env[OE_CONFIG_NKEYS][96]; /* variable that set the key; "": not from the environment */
+    int env_file[OE_CONFIG_NKEYS]; /* it was the *_FILE form */
+} loader;
+
+static inline void *oe_config_field(oe_config_t *cfg, const keydef *k)
+{
+    return (char *)cfg + k->off;
+}
+
+static inline int oe_config_nomem(char *msg, size_t len)
+{
+    snprintf(msg, len, "out of memory");
+    return -1;
+}
+
+/* config.c */
+const keydef *oe_config_find_key(const char *path);
+int oe_config_is_group(const char *path);
+void oe_config_env_name(const keydef *k, char *buf, size_t len);
+const char *oe_config_bad_text(const char *s);
+void oe_config_free_list(oe_strlist_t *l);
+void oe_config_fmt_duration(uint64_t ms, char *buf, size_t len);
+const char *oe_config_enum_name(const keydef *k, int v);
+int oe_config_set_scalar(oe_config_t *cfg, const keydef *k, const char *v, char *msg, size_t len, size_t *bad);
+int oe_config_set_list(oe_config_t *cfg, const keydef *k, char *const *items, size_t n, char *msg, size_t len,
+                       size_t *bad);
+int oe_config_fail(loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *oe_config_read_file(const char *path, size_t *out_len, char *why, size_t whylen);
+
+/* yaml.c: reads path into ld->cfg (sets cfg->source). */
+int oe_config_load_file(loader *ld, const char *path);
+
+#endif

@@ -1,0 +1,402 @@
+/*
+ * keys.c — the table of every configuration key (path, type, field, default, flags, doc)
+ * and the per-key validation rules. Adding a key means adding one row here (and the
+ * field in config.h); the YAML reader, the environment, the defaults, the printer and
+ * the reference table all follow from it.
+ */
+#include "config/internal.h"
+#include "log/log.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static int is_ip(const char *s)
+{
+    unsigned char bin[16];
+
+    return inet_pton(AF_INET, s, bin) == 1 || inet_pton(AF_INET6, s, bin) == 1;
+}
+
+/* A lower-case DNS name: labels of [a-z0-9-], 1..63 long, no leading/trailing '-'. */
+static int is_dns_name(const char *s)
+{
+    size_t total = strlen(s), label = 0;
+    const char *p, *last = s;
+    int digits_only = 1;
+
+    if (total == 0 || total > 253)
+        return 0;
+    for (p = s;; p++) {
+        if (*p == '.' || *p == '\0') {
+            if (label == 0 || label > 63 || p[-1] == '-' || *last == '-')
+                return 0;
+            if (*p == '\0')
+                break;
+            label = 0;
+            last = p + 1;
+            digits_only = 1;
+            continue;
+        }
+        if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '-')
+            return 0;
+        if (!isdigit((unsigned char)*p))
+            digits_only = 0;
+        label++;
+    }
+    return !digits_only; /* "1.2.3.400" is a bad address, not a name */
+}
+
+static int check_domains(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
+{
+    oe_strlist_t *l = oe_config_field(cfg, k);
+    size_t i, j;
+
+    for (i = 0; i < l->count; i++) {
+        char *d = l->items[i], *p;
+        size_t dl;
+        *bad = i;
+        for (p = d; *p != '\0'; p++)
+            *p = (char)tolower((unsigned char)*p);
+        dl = strlen(d);
+        if (dl > 1 && d[dl - 1] == '.')
+            d[dl - 1] = '\0';
+        if (strchr(d, '*') != NULL) {
+            snprintf(msg, len,
+                     "wildcard name \"%.64s\" is not supported (it needs DNS-01 validation, which ott-edge does not "
+                     "do): list each name",
+                     d);
+            return -1;
+        }
+        if (!is_ip(d) && !is_dns_name(d)) {
+            snprintf(msg, len, "invalid name \"%.64s\" (use a DNS name like example.com or an IP address)", d);
+            return -1;
+        }
+        for (j = 0; j < i; j++) {
+            if (strcmp(l->items[j], d) == 0) {
+                snprintf(msg, len, "\"%.64s\" is listed twice", d);
+                return -1;
+            }
+        }
+    }
+    *bad = SIZE_MAX;
+    return 0;
+}
+
+static int check_upstream(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
+{
+    const char *u = *(char **)oe_config_field(cfg, k), *auth;
+    char hostport[300], host[256];
+    const char *slash;
+    size_t alen;
+    uint16_t port;
+
+    (void)bad;
+    if (strncasecmp(u, "https://", 8) == 0) {
+        snprintf(msg, len, "\"%.64s\": https upstreams are not supported yet (use http://host:port)", u);
+        return -1;
+    }
+    if (strncasecmp(u, "http://", 7) != 0)
+        goto bad;
+    auth = u + 7;
+    slash = strchr(auth, '/');
+    if (slash != NULL && slash[1] != '\0') {
+        snprintf(msg, len, "\"%.64s\": a path on the upstream is not supported (use http://host:port)", u);
+        return -1;
+    }
+    alen = slash != NULL ? (size_t)(slash - auth) : strlen(auth);
+    if (alen == 0 || alen >= sizeof(hostport))
+        goto bad;
+    memcpy(hostport, auth, alen);
+    hostport[alen] = '\0';
+    if (oe_config_split_hostport(hostport, host, sizeof(host), &port) != 0 || host[0] == '\0')
+        goto bad;
+    return 0;
+bad:
+    snprintf(msg, len, "invalid upstream \"%.64s\" (use http://host:port, e.g. http://127.0.0.1:8080)", u);
+    return -1;
+}
+
+static int listen_addr(const char *v, int may_be_empty, char *msg, size_t len)
+{
+    char host[256];
+    uint16_t port;
+
+    if (*v == '\0' && may_be_empty)
+        return 0;
+    if (oe_config_split_hostport(v, host, sizeof(host), &port) != 0) {
+        snprintf(msg, len, "invalid address \"%.64s\" (use e.g. :443, 0.0.0.0:443, [::]:443, 127.0.0.1:8443%s)", v,
+                 may_be_empty ? ", or \"\" to disable" : "");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_listen(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
+{
+    (void)bad;
+    return listen_addr(*(char **)oe_config_field(cfg, k), 0, msg, len);
+}
+
+static int check_listen_opt(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
+{
+    (void)bad;
+    return listen_addr(*(char **)oe_config_field(cfg, k), 1, msg, len);
+}
+
+static int check_nonempty(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
+{
+    (void)bad;
+    if (**(char **)oe_config_field(cfg, k) == '\0') {
+        snprintf(msg, len, "must not be empty");
+        return -1;
+    }
+    return 0;
+}
+
+/* An HTTP header name (RFC 9110 token). */
+static int check_header(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
+{
+    const char *h = *(char **)oe_config_field(cfg, k), *p;
+
+    (void)bad;
+    if (h == NULL)
+        return 0;
+    for (p = h; *p != '\0'; p++) {
+        if (!isalnum((unsigned char)*p) && strchr("!#$%&'*+-.^_`|~", *p) == NULL) {
+            snprintf(msg, len, "invalid header name \"%.64s\"", h);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int check_path(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
+{
+    const char *p = *(char **)oe_config_field(cfg, k);
+
+    (void)bad;
+    if (p[0] != '/') {
+        snprintf(msg, len, "\"%.64s\" must start with '/'", p);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_paths(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
+{
+    oe_strlist_t *l = oe_config_field(cfg, k);
+    size_t i;
+
+    for (i = 0; i < l->count; i++) {
+        if (l->items[i][0] != '/') {
+            *bad = i;
+            snprintf(msg, len, "\"%.64s\" must start with '/'", l->items[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Resolves the CA names to their directory URL, then checks the URL. */
+static int check_directory(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
+{
+    static const struct {
+        const char *name, *url;
+    } cas[] = {
+        {"letsencrypt", "https://acme-v02.api.letsencrypt.org/directory"},
+        {"letsencrypt-staging", "https://acme-staging-v02.api.letsencrypt.org/directory"},
+        {"zerossl", "https://acme.zerossl.com/v2/DV90"},
+    };
+    char **dir = oe_config_field(cfg, k);
+    const char *u = *dir, *auth, *end;
+    size_t i;
+
+    (void)bad;
+    for (i = 0; i < sizeof(cas) / sizeof(cas[0]); i++) {
+        if (strcasecmp(u, cas[i].name) == 0) {
+            char *url = strdup(cas[i].url);
+            if (url == NULL)
+                return oe_config_nomem(msg, len);
+            free(*dir);
+            *dir = url;
+            return 0;
+        }
+    }
+    if (strncasecmp(u, "https://", 8) == 0) {
+        auth = u + 8;
+    } else if (strncasecmp(u, "http://", 7) == 0) {
+        auth = u + 7;
+    } else {
+        snprintf(msg, len,
+                 "invalid directory \"%.64s\" (use letsencrypt, letsencrypt-staging, zerossl or an https:// URL)", u);
+        return -1;
+    }
+    end = auth + strcspn(auth, "/?#");
+    if (end == auth) {
+        snprintf(msg, len, "invalid directory URL \"%.64s\" (no host)", u);
+        return -1;
+    }
+    if (auth == u + 7) { /* plain http only to this machine (tests, local CAs) */
+        char host[256];
+        size_t hl;
+        if (*auth == '[') {
+            const char *close = memchr(auth, ']', (size_t)(end - auth));
+            hl = close != NULL ? (size_t)(close + 1 - auth) : (size_t)(end - auth);
+        } else {
+            const char *colon = memchr(auth, ':', (size_t)(end - auth));
+            hl = colon != NULL ? (size_t)(colon - auth) : (size_t)(end - auth);
+        }
+        if (hl >= sizeof(host))
+            hl = sizeof(host) - 1;
+        memcpy(host, auth, hl);
+        host[hl] = '\0';
+        if (strcmp(host, "127.0.0.1") != 0 && strcasecmp(host, "localhost") != 0 && strcmp(host, "[::1]") != 0) {
+            snprintf(msg, len, "\"%.64s\": plain http:// is allowed only for 127.0.0.1 or localhost (use https://)", u);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int check_email(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
+{
+    const char *e = *(char **)oe_config_field(cfg, k), *at;
+
+    (void)bad;
+    if (e == NULL)
+        return 0;
+    at = strchr(e, '@');
+    if (at == NULL || at == e || at[1] == '\0' || strchr(at + 1, '@') != NULL || strpbrk(e, " ,;<>") != NULL) {
+        snprintf(msg, len, "invalid address \"%.64s\" (use e.g. admin@example.com)", e);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_challenges(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
+{
+    oe_strlist_t *l = oe_config_field(cfg, k);
+    size_t i, j;
+
+    if (l->count == 0) {
+        snprintf(msg, len, "at least one challenge type is needed (tls-alpn-01, http-01)");
+        return -1;
+    }
+    for (i = 0; i < l->count; i++) {
+        *bad = i;
+        if (strcmp(l->items[i], "tls-alpn-01") != 0 && strcmp(l->items[i], "http-01") != 0) {
+            snprintf(msg, len, "invalid challenge type \"%.64s\" (use tls-alpn-01 or http-01)", l->items[i]);
+            return -1;
+        }
+        for (j = 0; j < i; j++) {
+            if (strcmp(l->items[i], l->items[j]) == 0) {
+                snprintf(msg, len, "\"%s\" is listed twice", l->items[i]);
+                return -1;
+            }
+        }
+    }
+    *bad = SIZE_MAX;
+    return 0;
+}
+
+/* ---- the table ------------------------------------------------------------------------ */
+
+static const struct enumval log_formats[] = {{"text", OE_LOG_FORMAT_TEXT}, {"json", OE_LOG_FORMAT_JSON}, {NULL, 0}};
+static const struct enumval log_levels[] = {
+    {"debug", OE_LOG_DEBUG}, {"info", OE_LOG_INFO}, {"warn", OE_LOG_WARN}, {"error", OE_LOG_ERROR}, {NULL, 0}};
+static const struct enumval key_types[] = {
+    {"ec256", OE_KEY_EC256}, {"ec384", OE_KEY_EC384}, {"rsa2048", OE_KEY_RSA2048}, {NULL, 0}};
+static const struct enumval tristates[] = {{"auto", OE_AUTO}, {"true", OE_ON}, {"false", OE_OFF}, {"yes", OE_ON},
+                                           {"no", OE_OFF},    {"on", OE_ON},   {"off", OE_OFF},   {"1", OE_ON},
+                                           {"0", OE_OFF},     {NULL, 0}};
+
+#define OFF(f) offsetof(oe_config_t, f)
+
+/* Sized by the initialiser: a count that differs from OE_CONFIG_NKEYS fails to compile. */
+const keydef oe_config_keys[] = {
+    {"domains", T_LIST, OFF(domains), 0, "", 0, NULL, 0, 0, check_domains,
+     "Names served and put on the certificate: DNS names (lower-cased) or IP addresses. Wildcards are not supported "
+     "because they need DNS-01."},
+    {"upstream", T_STR, OFF(upstream), 0, "http://127.0.0.1:8080", 0, NULL, 0, 0, check_upstream,
+     "OTT's address, `http://host:port`. HTTPS upstreams are not supported yet."},
+    {"threads", T_INT, OFF(threads), 0, NULL, F_CPUS, NULL, 1, 64, NULL, "Worker threads, 1 to 64."},
+    {"state_dir", T_STR, OFF(state_dir), 0, "/var/lib/ott-edge", 0, NULL, 0, 0, check_nonempty,
+     "Directory for the ACME account, certificates and renewal state."},
+    {"hsts", T_STR, OFF(hsts), 0, "max-age=31536000", 0, NULL, 0, 0, NULL,
+     "`Strict-Transport-Security` value on HTTPS responses. `\"\"` disables it."},
+    {"user", T_STR, OFF(user), 0, "", 0, NULL, 0, 0, NULL,
+     "When started as root, switch to this user after binding the ports. `\"\"` keeps the current user."},
+
+    {"listen.https", T_STR, OFF(listen.https), 0, ":443", F_ADDRESS, NULL, 0, 0, check_listen, "HTTPS listener."},
+    {"listen.http", T_STR, OFF(listen.http), 0, ":80", F_ADDRESS, NULL, 0, 0, check_listen_opt,
+     "HTTP listener for ACME HTTP-01 and redirects to HTTPS. `\"\"` disables it."},
+    {"listen.admin", T_STR, OFF(listen.admin), 0, ":9901", F_ADDRESS, NULL, 0, 0, check_listen_opt,
+     "Admin listener for `/livez`, `/readyz` and `/metrics`. `\"\"` disables it."},
+
+    {"tls.cert_file", T_STR, OFF(tls.cert_file), 0, NULL, F_OPTIONAL, NULL, 0, 0, NULL,
+     "PEM certificate chain to serve instead of an ACME certificate. Set it together with `tls.key_file`."},
+    {"tls.key_file", T_STR, OFF(tls.key_file), 0, NULL, F_OPTIONAL, NULL, 0, 0, NULL,
+     "PEM private key for `tls.cert_file`."},
+
+    {"proxy.trusted_proxies", T_CIDRS, OFF(proxy.trusted_proxies), OFF(proxy.trusted_proxies_count), "", 0, NULL, 0, 0,
+     NULL,
+     "Peers whose `X-Forwarded-*` headers and `real_ip_header` are trusted. These headers are discarded when they come "
+     "from any other peer."},
+    {"proxy.real_ip_header", T_STR, OFF(proxy.real_ip_header), 0, NULL, F_OPTIONAL, NULL, 0, 0, check_header,
+     "Header that carries the client IP, such as `CF-Connecting-IP`. It is honoured only from trusted proxies."},
+    {"proxy.websocket_idle_timeout", T_DURATION, OFF(proxy.websocket_idle_timeout_ms), 0, "7d", 0, NULL, SEC, TIMER_MAX,
+     NULL, "Closes a WebSocket after this long with no traffic. The range is 1s to 24d."},
+    {"proxy.upstream_timeout", T_DURATION, OFF(proxy.upstream_timeout_ms), 0, "60s", 0, NULL, 1, TIMER_MAX, NULL,
+     "Returns 504 if the upstream has not sent a response head by then."},
+    {"proxy.upstream_keepalive", T_DURATION, OFF(proxy.upstream_keepalive_ms), 0, "2s", 0, NULL, 0, TIMER_MAX, NULL,
+     "How long idle upstream connections are kept. Keep it below Node's 5s. `0` disables keep-alive."},
+    {"proxy.max_body_size", T_SIZE, OFF(proxy.max_body_size), 0, "16MiB", 0, NULL, 1, 0, NULL,
+     "Largest request body accepted. Larger bodies get 413."},
+    {"proxy.block_paths", T_LIST, OFF(proxy.block_paths), 0, "/api/status/metrics", 0, NULL, 0, 0, check_paths,
+     "Path prefixes that get 404 at the edge. Each must start with `/`."},
+    {"proxy.health_path", T_STR, OFF(proxy.health_path), 0, "/api/status", 0, NULL, 0, 0, check_path,
+     "Upstream path polled to decide `/readyz`."},
+    {"proxy.health_interval", T_DURATION, OFF(proxy.health_interval_ms), 0, "5s", 0, NULL, 100, TIMER_MAX, NULL,
+     "How often `proxy.health_path` is polled (at least 100ms)."},
+
+    {"client.request_timeout", T_DURATION, OFF(client.request_timeout_ms), 0, "10s", 0, NULL, 1, TIMER_MAX, NULL,
+     "HTTP/1 timeout for the request head and for keep-alive idle time."},
+    {"client.idle_timeout", T_DURATION, OFF(client.idle_timeout_ms), 0, "120s", 0, NULL, 1, TIMER_MAX, NULL,
+     "HTTP/2 connection idle timeout."},
+    {"client.handshake_timeout", T_DURATION, OFF(client.handshake_timeout_ms), 0, "10s", 0, NULL, 1, TIMER_MAX, NULL,
+     "TLS handshake timeout."},
+
+    {"log.format", T_ENUM, OFF(log.format), 0, "text", 0, log_formats, 0, 0, NULL, "Log line format on stderr."},
+    {"log.access", T_BOOL, OFF(log.access), 0, "false", 0, NULL, 0, 0, NULL, "Writes one access log line per request."},
+    {"log.level", T_ENUM, OFF(log.level), 0, "info", 0, log_levels, 0, 0, NULL, "Lowest level that is logged."},
+
+    {"shutdown.delay", T_DURATION, OFF(shutdown.delay_ms), 0, "5s", 0, NULL, 0, HOUR, NULL,
+     "After SIGTERM, keeps serving this long with `/readyz` returning 503, then stops accepting connections. At most "
+     "1h."},
+    {"shutdown.grace", T_DURATION, OFF(shutdown.grace_ms), 0, "25s", 0, NULL, 0, HOUR, NULL,
+     "After that, lets in-flight requests finish for up to this long. At most 1h."},
+
+    {"acme.enabled", T_ENUM, OFF(acme.enabled), 0, "auto", 0, tristates, 0, 0, NULL,
+     "`auto` turns ACME on when `domains` is set and `tls.cert_file` is not. `true` requires `domains`."},
+    {"acme.directory", T_STR, OFF(acme.directory), 0, "letsencrypt", 0, NULL, 0, 0, check_directory,
+     "One of `letsencrypt`, `letsencrypt-staging` or `zerossl`, or an `https://` directory URL. Plain `http://` is "
+     "allowed only for 127.0.0.1 and localhost."},
+    {"acme.email", T_STR, OFF(acme.email), 0, NULL, F_OPTIONAL, NULL, 0, 0, check_email,
+     "Contact address registered with the CA."},
+    {"acme.ca_file", T_STR, OFF(acme.ca_file), 0, NULL, F_OPTIONAL, NULL, 0, 0, NULL,
+     "PEM bundle to trust for the ACME server, for private CAs and tests. When unset, the system trust store is used."},
+    {"acme.eab.kid", T_STR, OFF(acme.eab_kid), 0, NULL, F_OPTIONAL, NULL, 0, 0, NULL,
+     "External Account Binding key ID. Set it together with `acme.eab.hmac_key`."},
+    {"acme.eab.hmac_key", T_STR, OFF(acme.eab_hmac_key), 0, NULL, F_OPTIONAL | F_SECRET, NULL, 0, 0, NULL,
+     "External Account Binding HMAC key (base64url). Prefer `OTT_EDGE_ACME_EAB_HMAC_KEY_FILE`."},
+    {"acme.challenges", T_LIST, OFF(acme.challenges), 0, "tls-alpn-01,http-01", 0, NULL, 0, 0, check_challenges,
+     "Challenge types in order of preference. If one fails, the next is tried."},
+    {"acme.key_type", T_ENUM, OFF(acme.key_type), 0, "ec256", 0, key_types, 0, 0, NULL, "Key type of the certificate."},
+    {"acme.renew_before", T_DURATION, OFF(acme.renew_before_ms), 0, "0", 0, NULL, 0, 365 * DAY, NULL,
+     "Renew this long before expiry. `0` renews when one third of the lifetime remains."},
+    {"acme.preferred_chain", T_STR, OFF(acme.preferred_chain), 0, NULL, F_OPTIONAL, NULL, 0, 0, NULL,
+     "Issuer CN of the alternate chain to prefer, such as `ISRG Root X1`. By default the CA's default chain is used."},
+};

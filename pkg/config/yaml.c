@@ -1,0 +1,301 @@
+/*
+ * yaml.c — reading the configuration file with libyaml's event parser, so that every
+ * value keeps its line number and hostile input (aliases, deep nesting, several
+ * documents) is refused before it costs anything. Only maps of known keys, scalars and
+ * lists of scalars are accepted.
+ */
+#include "config/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+static int next_event(loader *ld, yaml_parser_t *p, yaml_event_t *ev)
+{
+    if (yaml_parser_parse(p, ev))
+        return 0;
+    if (p->error == YAML_READER_ERROR)
+        return oe_config_fail(ld, "%s: not valid YAML text: %s at byte %zu", ld->file, p->problem ? p->problem : "?",
+                              p->problem_offset);
+    if (p->error == YAML_MEMORY_ERROR)
+        return oe_config_fail(ld, "%s: out of memory reading YAML", ld->file);
+    return oe_config_fail(ld, "%s:%zu: invalid YAML: %s%s%s", ld->file, p->problem_mark.line + 1,
+                          p->problem ? p->problem : "syntax error", p->context ? " " : "",
+                          p->context ? p->context : "");
+}
+
+static const char *node_kind(const yaml_event_t *ev)
+{
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT:
+        return "a single value";
+    case YAML_SEQUENCE_START_EVENT:
+        return "a list";
+    case YAML_MAPPING_START_EVENT:
+        return "a mapping";
+    case YAML_ALIAS_EVENT:
+        return "an alias";
+    default:
+        return "something else";
+    }
+}
+
+static const char *type_name(const keydef *k)
+{
+    switch (k->type) {
+    case T_BOOL:
+        return "true or false";
+    case T_INT:
+        return "a number";
+    case T_DURATION:
+        return "a duration";
+    case T_SIZE:
+        return "a size";
+    case T_LIST:
+    case T_CIDRS:
+        return "a list";
+    default:
+        return "a single value";
+    }
+}
+
+/* A plain empty, "~" or "null" scalar: the key is given without a value. */
+static int is_null(const yaml_event_t *ev)
+{
+    const char *v = (const char *)ev->data.scalar.value;
+
+    return ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+           (*v == '\0' || strcmp(v, "~") == 0 || strcasecmp(v, "null") == 0);
+}
+
+/* The scalar's text, or NULL when it holds a NUL byte ("\0" escape). */
+static const char *scalar_text(const yaml_event_t *ev)
+{
+    const char *v = (const char *)ev->data.scalar.value;
+
+    if (strlen(v) != ev->data.scalar.length)
+        return NULL;
+    return is_null(ev) ? "" : v;
+}
+
+/* Reads a YAML list into the key (the SEQUENCE_START is consumed). */
+static int parse_sequence(loader *ld, yaml_parser_t *p, const keydef *k, size_t seqline)
+{
+    char **items = NULL, msg[OE_CONFIG_ERR_MAX];
+    size_t *lines = NULL, n = 0, i, bad;
+    int rc = -1;
+
+    if ((items = calloc(MAX_LIST_ITEMS, sizeof(*items))) == NULL ||
+        (lines = calloc(MAX_LIST_ITEMS, sizeof(*lines))) == NULL) {
+        oe_config_fail(ld, "out of memory");
+        goto out;
+    }
+    for (;;) {
+        yaml_event_t ev;
+        const char *v;
+        size_t line;
+        if (next_event(ld, p, &ev) != 0)
+            goto out;
+        line = ev.start_mark.line + 1;
+        if (ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        if (ev.type != YAML_SCALAR_EVENT) {
+            oe_config_fail(ld, "%s:%zu: %s: list items must be single values, not %s", ld->file, line, k->path,
+                           node_kind(&ev));
+            yaml_event_delete(&ev);
+            goto out;
+        }
+        v = scalar_text(&ev);
+        if (v == NULL || *v == '\0' || n == MAX_LIST_ITEMS) {
+            oe_config_fail(ld, "%s:%zu: %s: %s", ld->file, line, k->path,
+                           v == NULL    ? "NUL characters are not allowed"
+                           : *v == '\0' ? "empty list item"
+                                        : "too many items");
+            yaml_event_delete(&ev);
+            goto out;
+        }
+        items[n] = strdup(v);
+        lines[n] = line;
+        yaml_event_delete(&ev);
+        if (items[n++] == NULL) {
+            oe_config_fail(ld, "out of memory");
+            goto out;
+        }
+    }
+    if (oe_config_set_list(ld->cfg, k, items, n, msg, sizeof(msg), &bad) != 0) {
+        oe_config_fail(ld, "%s:%zu: %s: %s", ld->file, bad < n ? lines[bad] : seqline, k->path, msg);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (items != NULL)
+        for (i = 0; i < n; i++)
+            free(items[i]);
+    free(items);
+    free(lines);
+    return rc;
+}
+
+static int parse_value(loader *ld, yaml_parser_t *p, const keydef *k, size_t keyline)
+{
+    size_t ki = (size_t)(k - oe_config_keys), line, bad;
+    char msg[OE_CONFIG_ERR_MAX];
+    const char *v;
+    yaml_event_t ev;
+    int rc;
+
+    if (ld->line[ki] != 0)
+        return oe_config_fail(ld, "%s:%zu: %s: duplicate key (first given on line %zu)", ld->file, keyline, k->path,
+                              ld->line[ki]);
+    if (next_event(ld, p, &ev) != 0)
+        return -1;
+    line = ev.start_mark.line + 1;
+    ld->line[ki] = line;
+    if (ev.type == YAML_SEQUENCE_START_EVENT && (k->type == T_LIST || k->type == T_CIDRS)) {
+        yaml_event_delete(&ev);
+        return parse_sequence(ld, p, k, line);
+    }
+    if (ev.type == YAML_ALIAS_EVENT) {
+        yaml_event_delete(&ev);
+        return oe_config_fail(ld, "%s:%zu: %s: YAML aliases are not supported", ld->file, line, k->path);
+    }
+    if (ev.type != YAML_SCALAR_EVENT) {
+        oe_config_fail(ld, "%s:%zu: %s: expected %s, not %s", ld->file, line, k->path, type_name(k), node_kind(&ev));
+        yaml_event_delete(&ev);
+        return -1;
+    }
+    if ((v = scalar_text(&ev)) == NULL) {
+        yaml_event_delete(&ev);
+        return oe_config_fail(ld, "%s:%zu: %s: NUL characters are not allowed", ld->file, line, k->path);
+    }
+    rc = oe_config_set_scalar(ld->cfg, k, v, msg, sizeof(msg), &bad);
+    yaml_event_delete(&ev);
+    if (rc != 0)
+        return oe_config_fail(ld, "%s:%zu: %s: %s", ld->file, line, k->path, msg);
+    return 0;
+}
+
+/* Reads the keys of a mapping under prefix (the MAPPING_START is consumed). */
+static int parse_map(loader *ld, yaml_parser_t *p, const char *prefix, int depth)
+{
+    for (;;) {
+        char path[MAX_PATH_LEN];
+        const keydef *k;
+        yaml_event_t ev;
+        size_t line;
+        int n = 0;
+
+        if (next_event(ld, p, &ev) != 0)
+            return -1;
+        line = ev.start_mark.line + 1;
+        if (ev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&ev);
+            return 0;
+        }
+        if (ev.type == YAML_SCALAR_EVENT && scalar_text(&ev) != NULL && *scalar_text(&ev) != '\0' &&
+            oe_config_bad_text(scalar_text(&ev)) == NULL)
+            n = snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", (const char *)ev.data.scalar.value);
+        else
+            n = -1;
+        if (n < 0 || (size_t)n >= sizeof(path)) {
+            oe_config_fail(ld, "%s:%zu: %s%sinvalid key (keys are names like listen or https)", ld->file, line, prefix,
+                           *prefix ? ": " : "");
+            yaml_event_delete(&ev);
+            return -1;
+        }
+        yaml_event_delete(&ev);
+
+        if ((k = oe_config_find_key(path)) != NULL) {
+            if (parse_value(ld, p, k, line) != 0)
+                return -1;
+            continue;
+        }
+        if (!oe_config_is_group(path))
+            return oe_config_fail(ld, "%s:%zu: %s: unknown key", ld->file, line, path);
+        if (next_event(ld, p, &ev) != 0)
+            return -1;
+        line = ev.start_mark.line + 1;
+        if (ev.type == YAML_MAPPING_START_EVENT && depth < MAX_DEPTH) {
+            yaml_event_delete(&ev);
+            if (parse_map(ld, p, path, depth + 1) != 0)
+                return -1;
+        } else if (ev.type == YAML_SCALAR_EVENT && is_null(&ev)) {
+            yaml_event_delete(&ev);
+        } else {
+            oe_config_fail(ld, "%s:%zu: %s: expected a mapping of keys, not %s", ld->file, line, path, node_kind(&ev));
+            yaml_event_delete(&ev);
+            return -1;
+        }
+    }
+}
+
+static int parse_yaml(loader *ld, const char *buf, size_t len)
+{
+    yaml_parser_t p;
+    yaml_event_t ev;
+    int rc = -1, docs = 0;
+
+    if (!yaml_parser_initialize(&p))
+        return oe_config_fail(ld, "%s: out of memory", ld->file);
+    yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+    for (;;) {
+        if (next_event(ld, &p, &ev) != 0)
+            goto out;
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT:
+            yaml_event_delete(&ev);
+            rc = 0;
+            goto out;
+        case YAML_DOCUMENT_START_EVENT:
+            if (++docs > 1) {
+                oe_config_fail(ld, "%s:%zu: only one YAML document is allowed", ld->file, ev.start_mark.line + 1);
+                yaml_event_delete(&ev);
+                goto out;
+            }
+            break;
+        case YAML_MAPPING_START_EVENT:
+            yaml_event_delete(&ev);
+            if (parse_map(ld, &p, "", 1) != 0)
+                goto out;
+            continue;
+        case YAML_SCALAR_EVENT:
+            if (is_null(&ev)) /* an empty document */
+                break;
+            /* fall through */
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_ALIAS_EVENT:
+            oe_config_fail(ld,
+                           "%s:%zu: the top level must be a mapping of keys (like \"upstream: http://...\"), not %s",
+                           ld->file, ev.start_mark.line + 1, node_kind(&ev));
+            yaml_event_delete(&ev);
+            goto out;
+        default: /* stream start, document end */
+            break;
+        }
+        yaml_event_delete(&ev);
+    }
+out:
+    yaml_parser_delete(&p);
+    return rc;
+}
+
+int oe_config_load_file(loader *ld, const char *path)
+{
+    char why[256], *buf;
+    size_t len;
+    int rc;
+
+    if ((buf = oe_config_read_file(path, &len, why, sizeof(why))) == NULL)
+        return oe_config_fail(ld, "%s: cannot read the configuration file: %s", path, why);
+    if ((ld->cfg->source = strdup(path)) == NULL) {
+        free(buf);
+        return oe_config_fail(ld, "out of memory");
+    }
+    ld->file = ld->cfg->source;
+    rc = parse_yaml(ld, buf, len);
+    free(buf);
+    return rc;
+}
