@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Bundles ott-edge with the exact glibc and libraries it was linked against, so that it
+# runs on any x86-64/arm64 Linux image -- including OTT's Alpine (musl) image, which has
+# none of Debian's libraries:
+#   bundle.sh BINARY PREFIX        e.g. bundle.sh build/ott-edge /opt/ott-edge
+# Result: PREFIX/bin/ott-edge (its ELF interpreter and DT_RPATH rewritten to PREFIX/lib)
+# and PREFIX/lib/ (ld-linux, libc and every shared library from `ldd`). The binary then
+# never looks at the host's /lib or /usr/lib. Needs patchelf (Debian package).
+set -euo pipefail
+bin=${1:?usage: bundle.sh BINARY PREFIX}
+prefix=${2:?usage: bundle.sh BINARY PREFIX}
+dest=${DESTDIR:-}$prefix
+command -v patchelf >/dev/null || { echo "bundle.sh: patchelf is needed (apt-get install patchelf)" >&2; exit 1; }
+
+install -d "$dest/bin" "$dest/lib"
+install -m 0755 "$bin" "$dest/bin/ott-edge"
+interp=$(patchelf --print-interpreter "$bin")
+# Every library the dynamic linker resolves for the binary (the whole closure).
+ldd "$bin" | awk '/=> \// {print $3} /^\s*\/.*ld-linux/ {print $1}' | sort -u | while read -r lib; do
+    cp -L "$lib" "$dest/lib/"
+done
+cp -L "$interp" "$dest/lib/"
+# glibc dlopen()s libgcc_s for thread cancellation and unwinding; ldd does not list it.
+gcc_s=$(ldconfig -p | awk '/libgcc_s\.so\.1 .*x86-64|libgcc_s\.so\.1 .*AArch64/ {print $NF; exit}')
+if [ -n "$gcc_s" ]; then cp -L "$gcc_s" "$dest/lib/"; fi
+# DT_RPATH (not RUNPATH) so that the libraries' own dependencies resolve here too.
+patchelf --set-interpreter "$prefix/lib/$(basename "$interp")" --force-rpath --set-rpath "$prefix/lib" "$dest/bin/ott-edge"
+strip --strip-unneeded "$dest/bin/ott-edge" "$dest"/lib/*.so* 2>/dev/null || true
+echo "bundle.sh: $(ls "$dest/lib" | wc -l) libraries, $(du -sh "$dest" | cut -f1) in $dest" >&2
