@@ -190,9 +190,12 @@ static int on_sigchld(run_state_t *st)
 }
 
 /* The drain: readiness off, keep serving for shutdown.delay, stop accepting, let work
- * finish for up to shutdown.grace. Signals keep being handled meanwhile. */
+ * finish for up to shutdown.grace. Signals keep being handled meanwhile. In entrypoint
+ * mode open WebSockets are not waited for: the child (OTT) is told to stop next and
+ * closes them itself with 1001, which makes browsers reconnect at once. */
 static void drain(run_state_t *st, const sigset_t *set, uint64_t delay_ms)
 {
+    int count_ws = st->child <= 0 || st->child_exited;
     const oe_config_t *cfg = st->cfg;
     oe_server_set_draining(st->srv);
     char d[32], g[32];
@@ -210,11 +213,11 @@ static void drain(run_state_t *st, const sigset_t *set, uint64_t delay_ms)
     }
     oe_server_stop_accepting(st->srv);
     end = oe_now_ms() + cfg->shutdown.grace_ms;
-    while (oe_now_ms() < end && oe_server_busy(st->srv) > 0) {
+    while (oe_now_ms() < end && oe_server_busy(st->srv, count_ws) > 0) {
         if (wait_signal(set, 50) == SIGCHLD)
             on_sigchld(st);
     }
-    uint64_t left = oe_server_busy(st->srv);
+    uint64_t left = oe_server_busy(st->srv, count_ws);
     if (left > 0) {
         char n[32];
         snprintf(n, sizeof(n), "%llu", (unsigned long long)left);

@@ -471,13 +471,14 @@ void oe_server_stop_accepting(oe_server_t *srv)
     __atomic_store_n(&srv->state, STATE_STOP_ACCEPTING, __ATOMIC_RELEASE);
 }
 
-uint64_t oe_server_busy(oe_server_t *srv)
+uint64_t oe_server_busy(oe_server_t *srv, int count_websockets)
 {
     uint64_t busy = 0;
     for (unsigned i = 0; i < srv->nworkers; i++) {
         oe_metrics_worker_t *m = oe_metrics_worker(i);
         busy += oe_metrics_get(&m->inflight_started) - oe_metrics_get(&m->inflight_done);
-        busy += oe_metrics_get(&m->ws_opened) - oe_metrics_get(&m->ws_closed);
+        if (count_websockets)
+            busy += oe_metrics_get(&m->ws_opened) - oe_metrics_get(&m->ws_closed);
         busy += oe_metrics_get(&m->handshakes_started) - oe_metrics_get(&m->handshakes_done);
     }
     return busy;

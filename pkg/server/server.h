@@ -30,8 +30,9 @@ int oe_server_draining(void);
 /* Drain, step 2: close the listening sockets and send HTTP/2 GOAWAY (asynchronous;
  * each worker does it on its next loop turn). */
 void oe_server_stop_accepting(oe_server_t *srv);
-/* Work still under way: in-flight requests + open WebSockets + handshakes. */
-uint64_t oe_server_busy(oe_server_t *srv);
+/* Work still under way: in-flight requests + handshakes (+ open WebSockets when
+ * count_websockets). */
+uint64_t oe_server_busy(oe_server_t *srv, int count_websockets);
 /* Stops the loops (open connections are closed) and joins the threads. */
 void oe_server_stop(oe_server_t *srv);
 

@@ -45,6 +45,8 @@ static int apply_common(SSL_CTX *ctx)
         !SSL_CTX_set_session_id_context(ctx, (const unsigned char *)SID_CTX, sizeof(SID_CTX) - 1))
         return -1;
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* idle connections (days-long WebSockets) give their record buffers back */
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     h2o_ssl_register_alpn_protocols(ctx, alpn);
     return 0;
 }
