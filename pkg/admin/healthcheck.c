@@ -135,9 +135,7 @@ int oe_admin_healthcheck(const char *admin_addr, const char *path, char *err, si
         ssize_t n = send(fd, req + off, (size_t)(reqlen - off), MSG_NOSIGNAL);
         if (n > 0) {
             off += (int)n;
-        } else if (n < 0 && errno == EAGAIN && wait_fd(fd, POLLOUT, deadline) == 0) {
-            continue;
-        } else if (n < 0 && errno == EINTR) {
+        } else if (n < 0 && (errno == EINTR || (errno == EAGAIN && wait_fd(fd, POLLOUT, deadline) == 0))) {
             continue;
         } else {
             snprintf(err, errlen, "sending the request to %s:%s failed: %s", host, portstr,
@@ -157,9 +155,7 @@ int oe_admin_healthcheck(const char *admin_addr, const char *path, char *err, si
             got += (size_t)n;
         } else if (n == 0) {
             break;
-        } else if (errno == EINTR) {
-            continue;
-        } else if (errno == EAGAIN && wait_fd(fd, POLLIN, deadline) == 0) {
+        } else if (errno == EINTR || (errno == EAGAIN && wait_fd(fd, POLLIN, deadline) == 0)) {
             continue;
         } else {
             timed_out = errno == EAGAIN;
@@ -169,8 +165,16 @@ int oe_admin_healthcheck(const char *admin_addr, const char *path, char *err, si
     close(fd);
     buf[got] = '\0';
 
-    int major, minor, status;
-    if (sscanf(buf, "HTTP/%d.%d %3d", &major, &minor, &status) != 3) {
+    /* "HTTP/1.x NNN ..." */
+    int status = -1;
+    const char *sp = strchr(buf, ' ');
+    if (strncmp(buf, "HTTP/", 5) == 0 && sp != NULL) {
+        char *end;
+        long v = strtol(sp + 1, &end, 10);
+        if (end == sp + 4 && v >= 100 && v <= 599)
+            status = (int)v;
+    }
+    if (status < 0) {
         if (got == 0)
             snprintf(err, errlen, "no answer from %s:%s%s within %d ms", host, portstr, path, HC_TIMEOUT_MS);
         else

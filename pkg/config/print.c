@@ -213,14 +213,13 @@ void oe_config_print_reference(FILE *out)
             snprintf(def, sizeof(def), "unset");
         } else if (k->type == T_LIST || k->type == T_CIDRS) {
             const char *p;
-            size_t used = 2;
-            memcpy(def, "`[", 2);
+            size_t used = (size_t)snprintf(def, sizeof(def), "`[");
             for (p = k->def; *p != '\0' && used + 5 < sizeof(def); p++) {
                 def[used++] = *p;
                 if (*p == ',')
                     def[used++] = ' ';
             }
-            memcpy(def + used, "]`", 3);
+            snprintf(def + used, sizeof(def) - used, "]`");
         } else {
             snprintf(def, sizeof(def), "`%s`", *k->def == '\0' ? "\"\"" : k->def);
         }

@@ -58,7 +58,7 @@ static h2o_iovec_t joined_xff(h2o_req_t *req)
     h2o_iovec_t parts[OE_FWD_MAX_HOPS * 2];
     size_t n = 0, total = 0;
     for (ssize_t i = -1; (i = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, i)) != -1;) {
-        if (n == sizeof(parts) / sizeof(parts[0]) - 1 || total > OE_FWD_XFF_MAX * 4)
+        if (n == sizeof(parts) / sizeof(parts[0]) - 1 || total > (size_t)OE_FWD_XFF_MAX * 4)
             break;
         if (n != 0)
             parts[n++] = h2o_iovec_init(H2O_STRLIT(","));
