@@ -113,3 +113,41 @@ void oe_forwarded_compute(const oe_fwd_input_t *in, oe_fwd_result_t *out)
     if (nhops > 0)
         snprintf(out->client_ip, sizeof(out->client_ip), "%s", hops[0]);
 }
+
+static int host_char_ok(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+           c == '_';
+}
+
+int oe_forwarded_valid_host(const char *authority, size_t len, size_t *host_len)
+{
+    size_t hl = 0;
+    if (len > 0 && authority[0] == '[') {
+        const char *end = memchr(authority, ']', len);
+        if (end == NULL)
+            return 0;
+        hl = (size_t)(end - authority) + 1;
+        for (size_t i = 1; i + 1 < hl; i++)
+            if (!(host_char_ok(authority[i]) || authority[i] == ':'))
+                return 0;
+    } else {
+        while (hl < len && authority[hl] != ':')
+            hl++;
+        for (size_t i = 0; i < hl; i++)
+            if (!host_char_ok(authority[i]))
+                return 0;
+    }
+    if (hl == 0 || hl > 255)
+        return 0;
+    if (hl < len) { /* ":port" */
+        if (authority[hl] != ':' || len - hl < 2 || len - hl > 6)
+            return 0;
+        for (size_t i = hl + 1; i < len; i++)
+            if (authority[i] < '0' || authority[i] > '9')
+                return 0;
+    }
+    if (host_len != NULL)
+        *host_len = hl;
+    return 1;
+}

@@ -46,6 +46,10 @@ typedef struct oe_fwd_result {
  */
 void oe_forwarded_compute(const oe_fwd_input_t *in, oe_fwd_result_t *out);
 
+/* Whether a Host header value is a well-formed "host[:port]" (name, IPv4, or "[v6]"):
+ * no spaces, slashes, '@' or control bytes. Stores the host part's length. */
+int oe_forwarded_valid_host(const char *authority, size_t len, size_t *host_len);
+
 /* Numeric form of an address ("127.0.0.1", "::1"; IPv4-mapped shown as IPv4). */
 void oe_forwarded_ntop(const struct sockaddr *sa, char *buf, size_t cap);
 

@@ -70,10 +70,44 @@ static h2o_iovec_t joined_xff(h2o_req_t *req)
     return h2o_concat_list(&req->pool, parts, n);
 }
 
+/* Request heads that libh2o lets through but that must not reach the upstream: an
+ * HPACK-decoded header list far beyond what HTTP/1 is allowed (libh2o 2.2.5 has no
+ * limit on the decoded size over HTTP/2), and a bad or missing Host over HTTP/1.1
+ * (RFC 9112 §3.2). Returns 1 when it answered. */
+static int refuse_bad_head(h2o_req_t *req)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < req->headers.size; i++)
+        total += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    if (req->headers.size > OE_PROXY_MAX_HEADERS || total > OE_PROXY_MAX_HEADER_BYTES) {
+        oe_proxy_send_error(req, 431, "Request Header Fields Too Large", "Too many or too large request headers.");
+        return 1;
+    }
+    if (req->version >= 0x200)
+        return 0;
+    const char *why = NULL;
+    /* without a Host header libh2o substitutes the host configuration's own name */
+    int no_host = req->input.authority.base == NULL || req->input.authority.base == req->hostconf->authority.hostport.base;
+    if (req->version >= 0x101 && no_host)
+        why = "A Host header is required.";
+    else if (!no_host && !oe_forwarded_valid_host(req->input.authority.base, req->input.authority.len, NULL))
+        why = "The Host header is not a valid host name.";
+    /* (Content-Length / Transfer-Encoding never reach this point: libh2o consumes them,
+     * preferring Transfer-Encoding, and the upstream always gets one unambiguous length.) */
+    if (why == NULL)
+        return 0;
+    req->http1_is_persistent = 0; /* the rest of the stream cannot be trusted */
+    oe_proxy_send_error(req, 400, "Bad Request", why);
+    return 1;
+}
+
 static int on_req(h2o_handler_t *_self, h2o_req_t *req)
 {
     pre_handler_t *self = (void *)_self;
     const oe_config_t *cfg = self->cfg;
+
+    if (refuse_bad_head(req))
+        return 0;
 
     if (path_is_blocked(cfg, req->path_normalized)) {
         oe_metrics_inc(&oe_metrics_self()->blocked, 1);

@@ -6,6 +6,7 @@
 
 #include "challenge/challenge.h"
 #include "metrics/metrics.h"
+#include "proxy/forwarded.h"
 
 #define ACME_PREFIX "/.well-known/acme-challenge/"
 
@@ -14,33 +15,12 @@ typedef struct {
     unsigned https_port;
 } http_handler_t;
 
-static int host_char_ok(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-           c == '_';
-}
-
 int oe_http_listener_location(const char *authority, size_t authority_len, const char *path, size_t path_len,
                               unsigned https_port, char *buf, size_t cap)
 {
     /* the host part of the Host header: "name", "name:port", "[v6]" or "[v6]:port" */
-    size_t hl = 0;
-    if (authority_len > 0 && authority[0] == '[') {
-        const char *end = memchr(authority, ']', authority_len);
-        if (end == NULL)
-            return -1;
-        hl = (size_t)(end - authority) + 1;
-        for (size_t i = 1; i + 1 < hl; i++)
-            if (!(host_char_ok(authority[i]) || authority[i] == ':'))
-                return -1;
-    } else {
-        while (hl < authority_len && authority[hl] != ':')
-            hl++;
-        for (size_t i = 0; i < hl; i++)
-            if (!host_char_ok(authority[i]))
-                return -1;
-    }
-    if (hl == 0 || hl > 255)
+    size_t hl;
+    if (!oe_forwarded_valid_host(authority, authority_len, &hl))
         return -1;
     if (path_len == 0 || path[0] != '/') {
         path = "/";
@@ -63,7 +43,7 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     h2o_iovec_t p = req->path_normalized;
 
     if (p.len > sizeof(ACME_PREFIX) - 1 && memcmp(p.base, ACME_PREFIX, sizeof(ACME_PREFIX) - 1) == 0) {
-        char keyauthz[OE_CHALLENGE_KEYAUTHZ_MAX];
+        char keyauthz[OE_CHALLENGE_KEYAUTHZ_MAX + 1];
         int n = oe_challenge_http01_get(p.base + sizeof(ACME_PREFIX) - 1, p.len - (sizeof(ACME_PREFIX) - 1), keyauthz,
                                         sizeof(keyauthz));
         if (n < 0) {

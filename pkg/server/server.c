@@ -407,6 +407,10 @@ static void setup_globalconf(oe_server_t *srv)
     gc->http1.req_timeout = cfg->client.request_timeout_ms;
     gc->http2.idle_timeout = cfg->client.idle_timeout_ms;
     gc->http2.graceful_shutdown_timeout = cfg->shutdown.grace_ms;
+    /* libh2o 2.2.5's proxy reads an upstream body as fast as the upstream sends it,
+     * whatever the client's flow-control window: fewer streams per connection bound what
+     * one client that never reads can make us hold. Browsers need far fewer. */
+    gc->http2.max_concurrent_requests_per_connection = 32;
 }
 
 int oe_server_start(oe_server_t *srv, char *err, size_t errlen)
