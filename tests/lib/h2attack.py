@@ -48,15 +48,20 @@ END_STREAM, ACK, END_HEADERS = 0x1, 0x1, 0x4
 class Conn:
     """A TLS connection with ALPN h2 and a tiny frame reader (enough to see GOAWAY/RST/HEADERS)."""
 
+    source = None  # --source: the attacker's own loopback address
+
     def __init__(self, host, port, servername, timeout):
         ip = ipaddress.ip_address(host)
         if not ip.is_loopback:
             raise SystemExit("h2attack: loopback targets only")
+        if Conn.source is not None and not ipaddress.ip_address(Conn.source).is_loopback:
+            raise SystemExit("h2attack: loopback sources only")
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         ctx.set_alpn_protocols(["h2"])
-        raw = socket.create_connection((host, port), timeout=timeout)
+        raw = socket.create_connection((host, port), timeout=timeout,
+                                       source_address=(Conn.source, 0) if Conn.source else None)
         self.sock = ctx.wrap_socket(raw, server_hostname=servername)
         if self.sock.selected_alpn_protocol() != "h2":
             raise SystemExit("h2attack: server did not negotiate h2")
@@ -371,6 +376,8 @@ def main():
     p.add_argument("mode", choices=["rapid-reset", "settings-flood", "ping-flood", "hpack-bomb", "continuation", "no-read",
                                     "idle", "bad-header"])
     p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--source", default=None, help="bind to this loopback address (e.g. 127.0.0.2), so that the "
+                   "attacker is a different peer from the test's normal client")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--servername", default="localhost")
     p.add_argument("--authority", default=None)
@@ -382,6 +389,7 @@ def main():
     p.add_argument("--values", nargs="*", default=["a\\rb", "a\\nb", "a\\x00b", "a\\r\\nx-injected: 1"])
     p.add_argument("--ready-file", default=None, help="idle: written with the number of open connections once they are up")
     a = p.parse_args()
+    Conn.source = a.source
     a.seconds = min(a.seconds, 120.0)
     a.count = min(a.count, 1000000)
     a.authority = a.authority or a.servername
