@@ -3,7 +3,8 @@
 #   tools/deps.sh build    compilers, headers and libraries to build the binary
 #   tools/deps.sh runtime  only the shared libraries the binary loads
 #   tools/deps.sh test     build + everything the test suite starts (pebble, curl,
-#                          nghttp2 tools, clang for sanitizers/fuzzing, Node's ws)
+#                          nghttp2 tools, clang for sanitizers/fuzzing, Chromium with
+#                          certutil for the browser test, Node's ws and playwright-core)
 # Idempotent; skips apt-get when everything is already installed.
 set -euo pipefail
 what=${1:-build}
@@ -13,7 +14,7 @@ runtime_pkgs=(libh2o-evloop0.13 libssl3 libyaml-0-2 libcurl4 libjansson4 ca-cert
 build_pkgs=(build-essential cmake pkg-config libh2o-evloop-dev libssl-dev libyaml-dev
             libcurl4-openssl-dev libjansson-dev)
 test_pkgs=(curl nghttp2-client pebble openssl clang libclang-rt-14-dev clang-format cppcheck git procps iproute2
-           python3-h2 valgrind)
+           python3-h2 valgrind chromium libnss3-tools fonts-dejavu-core)
 
 case "$what" in
   runtime) pkgs=("${runtime_pkgs[@]}") ;;
@@ -36,7 +37,7 @@ fi
 
 if [ "$what" = test ]; then
   command -v node >/dev/null || { echo "deps: Node.js 18+ is needed for the integration tests" >&2; exit 1; }
-  if [ ! -d "$here/tests/node_modules/ws" ]; then
+  if [ ! -d "$here/tests/node_modules/ws" ] || [ ! -d "$here/tests/node_modules/playwright-core" ]; then
     (cd "$here/tests" && npm ci --no-audit --no-fund --silent)
   fi
 fi
