@@ -14,7 +14,7 @@
 
 #include "acme/acme_parse.h"
 
-#define OE_ACME_BODY_MAX (1u << 20)
+#define OE_ACME_BODY_MAX  (1u << 20)
 #define OE_ACME_LINKS_MAX 8192
 
 typedef struct oe_acme_http oe_acme_http_t;

@@ -35,12 +35,12 @@ int oe_acme_thumbprint(EVP_PKEY *key, char *out, size_t cap);
 
 /* A flattened JWS (ES256) as compact JSON text. kid NULL means "jwk" is sent instead
  * (newAccount). payload NULL means POST-as-GET (empty payload). */
-char *oe_acme_jws(EVP_PKEY *key, const char *kid, const char *nonce, const char *url, const char *payload,
-                  char *err, size_t errlen);
+char *oe_acme_jws(EVP_PKEY *key, const char *kid, const char *nonce, const char *url, const char *payload, char *err,
+                  size_t errlen);
 /* The externalAccountBinding object: an HS256 JWS over the account JWK, with the EAB kid
  * and the newAccount URL; hmac_key_b64url is the CA-provided key. */
-json_t *oe_acme_eab(EVP_PKEY *account_key, const char *eab_kid, const char *hmac_key_b64url, const char *url,
-                    char *err, size_t errlen);
+json_t *oe_acme_eab(EVP_PKEY *account_key, const char *eab_kid, const char *hmac_key_b64url, const char *url, char *err,
+                    size_t errlen);
 
 /* Whether the identifier is an IP address (RFC 8738) rather than a DNS name. */
 int oe_acme_is_ip(const char *name);
@@ -52,8 +52,7 @@ char *oe_acme_csr(EVP_PKEY *key, char *const *names, size_t count, char *err, si
 
 /* The TLS-ALPN-01 challenge certificate for name: self-signed with a fresh P-256 key,
  * SAN = name, critical id-pe-acmeIdentifier = SHA-256(key_authz). */
-int oe_acme_alpn_cert(const char *name, const char *key_authz, X509 **cert, EVP_PKEY **key, char *err,
-                      size_t errlen);
+int oe_acme_alpn_cert(const char *name, const char *key_authz, X509 **cert, EVP_PKEY **key, char *err, size_t errlen);
 
 /* ARI certificate identifier of a PEM chain's first certificate:
  * base64url(AKI keyIdentifier) "." base64url(serial). Returns 0 or -1. */
