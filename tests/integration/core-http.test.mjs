@@ -188,7 +188,14 @@ describe('HTTPS listener with a certificate from files', () => {
             writeFileSync(f, Buffer.alloc(200 * 1024, 'a'));
             const before = JSON.parse((await httpGet(`${up.url}/count?path=/debug/headers`)).body).count;
             const r = await curl(['-k', ...extra, '--data-binary', `@${f}`, '-o', '/dev/null', '-w', '%{http_code}', `${edge.url}/debug/headers`]);
-            assert.equal(r.stdout, '413', `${label}: got ${r.stdout} ${r.stderr}`);
+            if (label === 'h2') {
+                // libh2o 2.2.5 refuses an oversized HTTP/2 body with RST_STREAM(REFUSED_STREAM)
+                // before any handler can answer 413 (README, Known limits): never a 2xx
+                assert.ok(r.stdout === '413' || (r.stdout === '000' && /refused|died|reset|stream/i.test(r.stderr)),
+                    `${label}: got ${r.stdout} ${r.stderr}`);
+            } else {
+                assert.equal(r.stdout, '413', `${label}: got ${r.stdout} ${r.stderr}`);
+            }
             const afterCount = JSON.parse((await httpGet(`${up.url}/count?path=/debug/headers`)).body).count;
             assert.equal(afterCount, before, 'an oversized body reached the upstream');
             await assertServing(edge);

@@ -6,7 +6,7 @@
 // (every timeout x3, see `slow`), OTT_EDGE_TEST_VERBOSE=1 (echo child stderr live),
 // OTT_EDGE_TEST_LOG_LEVEL=debug (default log.level of every ott-edge started).
 // ott-edge children get our env minus every OTT_EDGE_* variable (plus `env`), and
-// LSAN_OPTIONS=suppressions=lib/lsan.supp unless LSAN_OPTIONS is already set.
+// LSAN_OPTIONS=suppressions=lsan.supp unless LSAN_OPTIONS is already set.
 // startEdge's default config: listen.* on 127.0.0.1 free ports, state_dir in a tmp dir,
 // shutdown {delay: 0s, grace: 5s}; `config` is deep-merged over it (null removes a key).
 //
@@ -198,7 +198,7 @@ function merge(base, over) {
 function childEnv(env = {}) {
     const e = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTT_EDGE_')) e[k] = v;
-    if (!e.LSAN_OPTIONS) e.LSAN_OPTIONS = `suppressions=${path.join(TESTS_DIR, 'lib/lsan.supp')}:print_suppressions=0`;
+    if (!e.LSAN_OPTIONS) e.LSAN_OPTIONS = `suppressions=${path.join(TESTS_DIR, 'lsan.supp')}:print_suppressions=0`;
     for (const [k, v] of Object.entries(env)) {
         if (v === undefined || v === null) delete e[k];
         else e[k] = String(v);
