@@ -44,6 +44,7 @@ static void usage(FILE *out)
           "                  set as OTT_EDGE_<KEY> or OTT_EDGE_<KEY>_FILE in the environment\n"
           "  run             serve (the default)\n"
           "  check-config    validate and print the effective configuration (secrets redacted)\n"
+          "  config-reference  print the Markdown table of every configuration key\n"
           "  healthcheck     exit 0 when the admin listener's /livez (or /readyz with --ready)\n"
           "                  answers 200, else 1 (for Docker HEALTHCHECK; needs no curl)\n"
           "  -- COMMAND ...  entrypoint mode: start COMMAND as a supervised child\n"
@@ -95,7 +96,8 @@ static int parse_args(int argc, char **argv, args_t *a)
                 return -1;
             }
             a->admin = argv[i];
-        } else if (strcmp(s, "run") == 0 || strcmp(s, "check-config") == 0 || strcmp(s, "healthcheck") == 0) {
+        } else if (strcmp(s, "run") == 0 || strcmp(s, "check-config") == 0 || strcmp(s, "healthcheck") == 0 ||
+                   strcmp(s, "config-reference") == 0) {
             a->command = s;
         } else {
             fprintf(stderr, "ott-edge: unknown argument '%s' (see --help)\n", s);
@@ -342,6 +344,10 @@ int main(int argc, char **argv)
         return EXIT_CONFIG;
     if (strcmp(a.command, "healthcheck") == 0)
         return healthcheck(&a);
+    if (strcmp(a.command, "config-reference") == 0) {
+        oe_config_print_reference(stdout);
+        return 0;
+    }
 
     char err[OE_CONFIG_ERR_MAX] = "";
     oe_config_t *cfg = oe_config_load(a.config, NULL, err, sizeof(err));

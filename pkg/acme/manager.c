@@ -612,11 +612,7 @@ oe_acme_t *oe_acme_start(const oe_config_t *cfg, char *err, size_t errlen)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&a->cond, &ca);
     pthread_condattr_destroy(&ca);
-    a->backoff_base_ms = BACKOFF_BASE_MS;
-    /* test-only knob (not a configuration key): a short first retry for the test suite */
-    const char *tb = getenv("OE_TEST_ACME_RETRY_BASE_MS");
-    if (tb && strtoull(tb, NULL, 10) > 0)
-        a->backoff_base_ms = strtoull(tb, NULL, 10);
+    a->backoff_base_ms = cfg->acme.retry_base_ms > 0 ? cfg->acme.retry_base_ms : BACKOFF_BASE_MS;
 
     if (load_account(a, e, sizeof(e)) != 0) {
         snprintf(err, errlen, "acme: %s", e);

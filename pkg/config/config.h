@@ -96,6 +96,7 @@ typedef struct oe_config {
         oe_strlist_t challenges;  /* default [tls-alpn-01, http-01] */
         enum oe_key_type key_type;
         uint64_t renew_before_ms; /* 0: when one third of the lifetime remains */
+        uint64_t retry_base_ms;   /* first retry after a failure; doubles up to a day. Default 1m */
         char *preferred_chain;    /* issuer CN of the preferred chain; NULL: default chain */
     } acme;
 } oe_config_t;

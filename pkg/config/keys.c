@@ -397,6 +397,8 @@ const keydef oe_config_keys[] = {
     {"acme.key_type", T_ENUM, OFF(acme.key_type), 0, "ec256", 0, key_types, 0, 0, NULL, "Key type of the certificate."},
     {"acme.renew_before", T_DURATION, OFF(acme.renew_before_ms), 0, "0", 0, NULL, 0, 365 * DAY, NULL,
      "Renew this long before expiry. `0` renews when one third of the lifetime remains."},
+    {"acme.retry_base", T_DURATION, OFF(acme.retry_base_ms), 0, "1m", 0, NULL, 100, DAY, NULL,
+     "Delay before the first retry after a failed attempt; it doubles (with jitter) up to one day."},
     {"acme.preferred_chain", T_STR, OFF(acme.preferred_chain), 0, NULL, F_OPTIONAL, NULL, 0, 0, NULL,
      "Issuer CN of the alternate chain to prefer, such as `ISRG Root X1`. By default the CA's default chain is used."},
 };

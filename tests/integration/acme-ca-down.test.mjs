@@ -10,7 +10,6 @@ import { startEdge, startUpstream, adminGet, slow, peerCert, tmpDir, waitFor } f
 import { startPebble, edgeConfigFor, verifiedPeer } from '../lib/pebble.mjs';
 
 const T = 60000 * slow;
-const env = { OE_TEST_ACME_RETRY_BASE_MS: '400' }; // first retry after 0.4 s (default 1 min)
 
 describe('ACME server down at start', () => {
     let pebble, up, stateDir;
@@ -23,11 +22,11 @@ describe('ACME server down at start', () => {
         await pebble?.stop();
         await up?.stop();
     });
-    const config = () => ({ ...edgeConfigFor(pebble, { acme: { challenges: ['http-01'] }, upstream: up.url }), state_dir: stateDir });
+    const config = () => ({ ...edgeConfigFor(pebble, { acme: { challenges: ['http-01'], retry_base: '400ms' }, upstream: up.url }), state_dir: stateDir }); // first retry after 0.4 s (default 1m)
     const delays = (edge) => edge.logs.filter((l) => /acme_failed/.test(l)).map((l) => Number(/retry_in_s=([\d.]+)/.exec(l)[1]));
 
     it('serves the self-signed certificate, is not ready, and retries with growing delays', { timeout: T }, async () => {
-        const edge = await startEdge({ config: config(), env });
+        const edge = await startEdge({ config: config() });
         try {
             const p = await peerCert(pebble.ports.tlsPort, { servername: 'a.ott-edge.test' });
             assert.match(JSON.stringify(p.subject), /self-signed/);
@@ -49,7 +48,7 @@ describe('ACME server down at start', () => {
 
     it('a restart keeps the backoff (no immediate retry) and gets the certificate once the CA is up', { timeout: T }, async () => {
         const st = JSON.parse(readFileSync(path.join(stateDir, 'acme-state.json'), 'utf8'));
-        const edge = await startEdge({ config: config(), env });
+        const edge = await startEdge({ config: config() });
         try {
             await edge.waitForLog(new RegExp(`acme_backoff_restored failures=${st.failures} `), 5000);
             const first = await edge.waitForLog(/acme_next_attempt|acme_order_start/, 5000);

@@ -38,8 +38,7 @@ describe('ACME External Account Binding', () => {
 
     it('fails clearly with a wrong EAB key: problem logged, self-signed kept, not ready', { timeout: T }, async () => {
         const edge = await startEdge({
-            config: edgeConfigFor(pebble, { acme: { challenges: ['http-01'], eab: { kid: KID, hmac_key: WRONG } }, upstream: up.url }),
-            env: { OE_TEST_ACME_RETRY_BASE_MS: '60000' },
+            config: edgeConfigFor(pebble, { acme: { challenges: ['http-01'], retry_base: '60s', eab: { kid: KID, hmac_key: WRONG } }, upstream: up.url }),
         });
         try {
             const line = await edge.waitForLog(/acme_failed/, 20000);

@@ -53,9 +53,9 @@ describe('ACME failures', () => {
     });
 
     it('backs off with growing delays when every challenge type fails', { timeout: T }, async () => {
-        const cfg = edgeConfigFor(pebble, { acme: { challenges: ['http-01'] } });
+        const cfg = edgeConfigFor(pebble, { acme: { challenges: ['http-01'], retry_base: '300ms' } });
         cfg.listen = { ...cfg.listen, http: `127.0.0.1:${await freePort()}` }; // pebble cannot reach HTTP-01
-        const edge = await startEdge({ config: cfg, env: { OE_TEST_ACME_RETRY_BASE_MS: '300' } });
+        const edge = await startEdge({ config: cfg });
         try {
             await waitFor(() => edge.logs.filter((l) => /acme_failed/.test(l)).length >= 2, 20000, 'two failed orders');
             const fails = edge.logs.filter((l) => /acme_failed/.test(l));

@@ -871,6 +871,7 @@ static const char *const all_keys[] = {
     "acme.challenges",
     "acme.key_type",
     "acme.renew_before",
+    "acme.retry_base",
     "acme.preferred_chain",
 };
 
