@@ -14,8 +14,8 @@
 #include <openssl/x509.h>
 #include <stddef.h>
 
-#define OE_CHALLENGE_MAX_ENTRIES 256
-#define OE_CHALLENGE_TOKEN_MAX 256
+#define OE_CHALLENGE_MAX_ENTRIES  256
+#define OE_CHALLENGE_TOKEN_MAX    256
 #define OE_CHALLENGE_KEYAUTHZ_MAX 512
 
 /* HTTP-01. put replaces an existing token. Returns 0, or -1 (bad token or table full). */

@@ -17,13 +17,13 @@
 #include <stdio.h>
 
 #define OE_CONFIG_DEFAULT_PATH "/etc/ott-edge/config.yaml"
-#define OE_CONFIG_ERR_MAX 512
+#define OE_CONFIG_ERR_MAX      512
 
 /* An address range from proxy.trusted_proxies ("10.0.0.0/8", "::1", "fd00::/8"). */
 typedef struct oe_cidr {
-    int family;            /* AF_INET or AF_INET6 */
+    int family;             /* AF_INET or AF_INET6 */
     unsigned char addr[16]; /* network address, host bits cleared */
-    unsigned prefix;       /* 0..32 or 0..128 */
+    unsigned prefix;        /* 0..32 or 0..128 */
 } oe_cidr_t;
 
 typedef struct oe_strlist {
@@ -59,19 +59,19 @@ typedef struct oe_config {
     struct {
         oe_cidr_t *trusted_proxies;
         size_t trusted_proxies_count;
-        char *real_ip_header;                /* NULL when not set */
-        uint64_t websocket_idle_timeout_ms;  /* default 7d, at most 24d */
-        uint64_t upstream_timeout_ms;        /* default 60s: no response head by then -> 504 */
-        uint64_t upstream_keepalive_ms;      /* default 2s, below Node's 5 s; 0 disables */
-        uint64_t max_body_size;              /* default 16MiB */
-        oe_strlist_t block_paths;            /* default [/api/status/metrics] */
-        char *health_path;                   /* default "/api/status" */
-        uint64_t health_interval_ms;         /* default 5s */
+        char *real_ip_header;               /* NULL when not set */
+        uint64_t websocket_idle_timeout_ms; /* default 7d, at most 24d */
+        uint64_t upstream_timeout_ms;       /* default 60s: no response head by then -> 504 */
+        uint64_t upstream_keepalive_ms;     /* default 2s, below Node's 5 s; 0 disables */
+        uint64_t max_body_size;             /* default 16MiB */
+        oe_strlist_t block_paths;           /* default [/api/status/metrics] */
+        char *health_path;                  /* default "/api/status" */
+        uint64_t health_interval_ms;        /* default 5s */
     } proxy;
 
     struct {
-        uint64_t request_timeout_ms; /* HTTP/1 request head and keep-alive idle; default 10s */
-        uint64_t idle_timeout_ms;    /* HTTP/2 connection idle; default 120s */
+        uint64_t request_timeout_ms;   /* HTTP/1 request head and keep-alive idle; default 10s */
+        uint64_t idle_timeout_ms;      /* HTTP/2 connection idle; default 120s */
         uint64_t handshake_timeout_ms; /* TLS handshake; default 10s */
     } client;
 

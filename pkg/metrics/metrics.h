@@ -36,7 +36,7 @@ typedef struct oe_metrics_worker {
     uint64_t handshakes_done;
     uint64_t abuse_closed;  /* connections cut for abuse (e.g. HTTP/2 rapid reset) */
     uint64_t abuse_refused; /* connections refused from a peer blocked for abuse */
-    uint64_t heartbeat_ms; /* last time the loop turned (monotonic ms) */
+    uint64_t heartbeat_ms;  /* last time the loop turned (monotonic ms) */
 } oe_metrics_worker_t;
 
 /* Returns the block for worker i (0 <= i < OE_METRICS_MAX_WORKERS). */

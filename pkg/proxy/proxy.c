@@ -87,7 +87,8 @@ static int refuse_bad_head(h2o_req_t *req)
         return 0;
     const char *why = NULL;
     /* without a Host header libh2o substitutes the host configuration's own name */
-    int no_host = req->input.authority.base == NULL || req->input.authority.base == req->hostconf->authority.hostport.base;
+    int no_host =
+        req->input.authority.base == NULL || req->input.authority.base == req->hostconf->authority.hostport.base;
     if (req->version >= 0x101 && no_host)
         why = "A Host header is required.";
     else if (!no_host && !oe_forwarded_valid_host(req->input.authority.base, req->input.authority.len, NULL))

@@ -16,8 +16,8 @@
 #include "config/config.h"
 #include "h2o_compat.h"
 
-#define OE_PROXY_MAX_HEADERS 100               /* request header lines, as libh2o's HTTP/1 */
-#define OE_PROXY_MAX_HEADER_BYTES (64 * 1024)  /* decoded request header bytes */
+#define OE_PROXY_MAX_HEADERS      100         /* request header lines, as libh2o's HTTP/1 */
+#define OE_PROXY_MAX_HEADER_BYTES (64 * 1024) /* decoded request header bytes */
 
 /* Registers the handlers, filter and logger on the HTTPS host's "/" path (after the
  * server's own accounting handler). Call once, before any context is created. */

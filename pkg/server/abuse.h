@@ -11,9 +11,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#define OE_ABUSE_STRIKES 2           /* connections cut within the window before a block */
-#define OE_ABUSE_WINDOW_MS 60000     /* strikes older than this are forgotten */
-#define OE_ABUSE_BLOCK_MS 60000      /* how long a blocked peer's connections are refused */
+#define OE_ABUSE_STRIKES   2     /* connections cut within the window before a block */
+#define OE_ABUSE_WINDOW_MS 60000 /* strikes older than this are forgotten */
+#define OE_ABUSE_BLOCK_MS  60000 /* how long a blocked peer's connections are refused */
 
 /* Records that a connection from sa was cut for abuse. Returns 1 when the peer is now
  * blocked. */

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#define PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define PREFACE      "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define FRAME_HEADER 9
 
 enum { F_HEADERS = 0x1, F_PRIORITY = 0x2, F_RST_STREAM = 0x3, F_SETTINGS = 0x4, F_PING = 0x6, F_CONTINUATION = 0x9 };

@@ -12,17 +12,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define OE_H2GUARD_WINDOW_MS 10000     /* budgets are per 10 s window */
-#define OE_H2GUARD_MAX_RESETS 100      /* RST_STREAM from the client ... */
-#define OE_H2GUARD_MAX_CONTROL 1000    /* PING + SETTINGS + PRIORITY frames */
+#define OE_H2GUARD_WINDOW_MS        10000        /* budgets are per 10 s window */
+#define OE_H2GUARD_MAX_RESETS       100          /* RST_STREAM from the client ... */
+#define OE_H2GUARD_MAX_CONTROL      1000         /* PING + SETTINGS + PRIORITY frames */
 #define OE_H2GUARD_MAX_HEADER_BLOCK (256 * 1024) /* HEADERS + CONTINUATION bytes of one block */
 
 typedef struct oe_h2guard {
     uint64_t window_start_ms;
-    uint32_t headers;  /* HEADERS frames in the window */
-    uint32_t resets;   /* RST_STREAM frames in the window */
-    uint32_t control;  /* PING/SETTINGS/PRIORITY frames in the window */
-    uint32_t block;    /* bytes of the header block being received */
+    uint32_t headers; /* HEADERS frames in the window */
+    uint32_t resets;  /* RST_STREAM frames in the window */
+    uint32_t control; /* PING/SETTINGS/PRIORITY frames in the window */
+    uint32_t block;   /* bytes of the header block being received */
     int preface_seen;
 } oe_h2guard_t;
 

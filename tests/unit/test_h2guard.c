@@ -13,7 +13,8 @@ static size_t frame(uint8_t *p, uint8_t type, uint8_t flags, uint32_t stream, si
 {
     p[0] = (uint8_t)(len >> 16), p[1] = (uint8_t)(len >> 8), p[2] = (uint8_t)len;
     p[3] = type, p[4] = flags;
-    p[5] = (uint8_t)(stream >> 24), p[6] = (uint8_t)(stream >> 16), p[7] = (uint8_t)(stream >> 8), p[8] = (uint8_t)stream;
+    p[5] = (uint8_t)(stream >> 24), p[6] = (uint8_t)(stream >> 16), p[7] = (uint8_t)(stream >> 8),
+    p[8] = (uint8_t)stream;
     memset(p + 9, 0, len);
     return 9 + len;
 }
