@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the suite needs (Debian packages, Node's ws),
-# builds, lints, runs the whole suite, then runs it again under AddressSanitizer + UBSan.
+# builds, lints, runs the whole suite, fuzzes each libFuzzer target for a bounded time,
+# runs the non-timing tests under Valgrind, then the whole suite again under
+# AddressSanitizer + UBSan.
 #   ./tools/test.sh            everything (what CI runs)
 #   ./tools/test.sh fast       normal build only, no lint, no sanitizers
 #   ./tools/test.sh asan       sanitizer build only
@@ -32,6 +34,8 @@ case "$mode" in
     tools/lint.sh
     [ -x .ci/deploy-checks.sh ] && .ci/deploy-checks.sh
     normal
+    FUZZ_TIME=${FUZZ_TIME:-10} tools/fuzz.sh
+    tools/valgrind.sh "$here/build"
     asan
     ;;
   *) echo "usage: $0 [all|fast|asan] [ctest args...]" >&2; exit 2 ;;

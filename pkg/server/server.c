@@ -23,508 +23,488 @@
 enum { STATE_RUNNING = 0, STATE_STOP_ACCEPTING = 1, STATE_STOPPING = 2 };
 
 typedef struct worker {
-  h2o_context_t ctx; /* first: handlers find their worker from req->conn->ctx */
-  unsigned index;
-  oe_server_t *srv;
-  h2o_evloop_t *loop;
-  h2o_accept_ctx_t accept_https, accept_http;
-  int fd_https, fd_http;
-  h2o_socket_t *lis_https, *lis_http;
-  int listeners_closed;
-  pthread_t thread;
-  int started;
+    h2o_context_t ctx; /* first: handlers find their worker from req->conn->ctx */
+    unsigned index;
+    oe_server_t *srv;
+    h2o_evloop_t *loop;
+    h2o_accept_ctx_t accept_https, accept_http;
+    int fd_https, fd_http;
+    h2o_socket_t *lis_https, *lis_http;
+    int listeners_closed;
+    pthread_t thread;
+    int started;
 } worker_t;
 
 struct oe_server {
-  const oe_config_t *cfg;
-  h2o_globalconf_t gc;
-  h2o_hostconf_t *hosts_https[2], *hosts_http[2];
-  unsigned nworkers;
-  worker_t *workers;
-  int state;
+    const oe_config_t *cfg;
+    h2o_globalconf_t gc;
+    h2o_hostconf_t *hosts_https[2], *hosts_http[2];
+    unsigned nworkers;
+    worker_t *workers;
+    int state;
 };
 
-/* Per-connection record, kept as the socket's on_close data for its whole life.
- */
+/* Per-connection record, kept as the socket's on_close data for its whole life. */
 typedef struct conn_rec {
-  worker_t *w;
-  h2o_socket_t *sock;
-  h2o_timeout_entry_t hs_timeout;
-  struct timeval connected_at;
-  h2o_socket_cb
-      h2_read; /* libh2o's HTTP/2 read callback, wrapped by on_h2_read */
-  oe_h2guard_t *h2guard; /* HTTP/2 flood budgets (NULL for HTTP/1) */
-  unsigned in_handshake : 1;
-  unsigned websocket : 1;
-  unsigned cut : 1;
+    worker_t *w;
+    h2o_socket_t *sock;
+    h2o_timeout_entry_t hs_timeout;
+    struct timeval connected_at;
+    h2o_socket_cb h2_read; /* libh2o's HTTP/2 read callback, wrapped by on_h2_read */
+    oe_h2guard_t *h2guard; /* HTTP/2 flood budgets (NULL for HTTP/1) */
+    unsigned in_handshake : 1;
+    unsigned websocket : 1;
+    unsigned cut : 1;
 } conn_rec_t;
 
-/* The connection whose libh2o callback is running, to learn whether it closed.
- */
+/* The connection whose libh2o callback is running, to learn whether it closed. */
 static __thread conn_rec_t *watched;
 static __thread int watched_closed;
 
 static int draining;
-static oe_server_t *the_server; /* lives until the process exits */
+/* The server lives until the process exits; volatile so the compiler keeps this one
+ * reference (leak checkers then see it as reachable, not lost). */
+static oe_server_t *volatile the_server;
 
-/* ---- binding
- * ----------------------------------------------------------------------- */
+/* ---- binding ----------------------------------------------------------------------- */
 
-static int bind_one(const char *addr, const char *what, char *err,
-                    size_t errlen) {
-  char host[256];
-  uint16_t port;
-  if (oe_config_split_hostport(addr, host, sizeof(host), &port) != 0) {
-    snprintf(err, errlen, "listen.%s: cannot parse \"%s\"", what, addr);
-    return -1;
-  }
-  struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                           .ai_socktype = SOCK_STREAM,
-                           .ai_flags = AI_PASSIVE},
-                  *res = NULL;
-  char portstr[8];
-  snprintf(portstr, sizeof(portstr), "%u", port);
-  const char *h = host[0] != '\0' ? host : "::";
-  int gai = getaddrinfo(h, portstr, &hints, &res);
-  if (gai != 0 && host[0] == '\0') /* no IPv6 here: listen on IPv4 only */
-    gai = getaddrinfo("0.0.0.0", portstr, &hints, &res);
-  if (gai != 0) {
-    snprintf(err, errlen, "listen.%s: cannot resolve \"%s\": %s", what, addr,
-             gai_strerror(gai));
-    return -1;
-  }
-  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 && host[0] == '\0' && res->ai_family == AF_INET6) {
+static int bind_one(const char *addr, const char *what, char *err, size_t errlen)
+{
+    char host[256];
+    uint16_t port;
+    if (oe_config_split_hostport(addr, host, sizeof(host), &port) != 0) {
+        snprintf(err, errlen, "listen.%s: cannot parse \"%s\"", what, addr);
+        return -1;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
+    char portstr[8];
+    snprintf(portstr, sizeof(portstr), "%u", port);
+    const char *h = host[0] != '\0' ? host : "::";
+    int gai = getaddrinfo(h, portstr, &hints, &res);
+    if (gai != 0 && host[0] == '\0') /* no IPv6 here: listen on IPv4 only */
+        gai = getaddrinfo("0.0.0.0", portstr, &hints, &res);
+    if (gai != 0) {
+        snprintf(err, errlen, "listen.%s: cannot resolve \"%s\": %s", what, addr, gai_strerror(gai));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 && host[0] == '\0' && res->ai_family == AF_INET6) {
+        freeaddrinfo(res);
+        res = NULL;
+        if (getaddrinfo("0.0.0.0", portstr, &hints, &res) == 0)
+            fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    }
+    int one = 1, zero = 0;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        (res->ai_family == AF_INET6 && host[0] == '\0' &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) != 0) ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "listen.%s: cannot listen on %s: %s%s", what, addr, strerror(e),
+                 e == EACCES ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" : "");
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
     freeaddrinfo(res);
-    res = NULL;
-    if (getaddrinfo("0.0.0.0", portstr, &hints, &res) == 0)
-      fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  }
-  int one = 1, zero = 0;
-  if (fd < 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
-      (res->ai_family == AF_INET6 && host[0] == '\0' &&
-       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) != 0) ||
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
-      bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
-    int e = errno;
-    snprintf(err, errlen, "listen.%s: cannot listen on %s: %s%s", what, addr,
-             strerror(e),
-             e == EACCES
-                 ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
-                 : "");
-    if (fd >= 0)
-      close(fd);
-    freeaddrinfo(res);
-    return -1;
-  }
-  freeaddrinfo(res);
-  return fd;
+    return fd;
 }
 
-oe_server_t *oe_server_bind(const oe_config_t *cfg, char *err, size_t errlen) {
-  oe_server_t *srv = calloc(1, sizeof(*srv));
-  unsigned n = cfg->threads > 0 ? (unsigned)cfg->threads : 1;
-  if (n > OE_METRICS_MAX_WORKERS)
-    n = OE_METRICS_MAX_WORKERS;
-  srv->cfg = cfg;
-  srv->nworkers = n;
-  srv->workers = calloc(n, sizeof(worker_t));
-  for (unsigned i = 0; i < n; i++) {
-    worker_t *w = &srv->workers[i];
-    w->index = i;
-    w->srv = srv;
-    w->fd_http = -1;
-    if ((w->fd_https = bind_one(cfg->listen.https, "https", err, errlen)) < 0)
-      goto fail;
-    if (cfg->listen.http[0] != '\0' &&
-        (w->fd_http = bind_one(cfg->listen.http, "http", err, errlen)) < 0)
-      goto fail;
-  }
-  oe_metrics_set_worker_count(n);
-  the_server = srv;
-  return srv;
+oe_server_t *oe_server_bind(const oe_config_t *cfg, char *err, size_t errlen)
+{
+    oe_server_t *srv = calloc(1, sizeof(*srv));
+    unsigned n = cfg->threads > 0 ? (unsigned)cfg->threads : 1;
+    if (n > OE_METRICS_MAX_WORKERS)
+        n = OE_METRICS_MAX_WORKERS;
+    srv->cfg = cfg;
+    srv->nworkers = n;
+    srv->workers = calloc(n, sizeof(worker_t));
+    for (unsigned i = 0; i < n; i++) {
+        worker_t *w = &srv->workers[i];
+        w->index = i;
+        w->srv = srv;
+        w->fd_http = -1;
+        if ((w->fd_https = bind_one(cfg->listen.https, "https", err, errlen)) < 0)
+            goto fail;
+        if (cfg->listen.http[0] != '\0' && (w->fd_http = bind_one(cfg->listen.http, "http", err, errlen)) < 0)
+            goto fail;
+    }
+    oe_metrics_set_worker_count(n);
+    the_server = srv;
+    return srv;
 fail:
-  for (unsigned i = 0; i < n; i++) {
-    if (srv->workers[i].fd_https > 0)
-      close(srv->workers[i].fd_https);
-    if (srv->workers[i].fd_http > 0)
-      close(srv->workers[i].fd_http);
-  }
-  free(srv->workers);
-  free(srv);
-  return NULL;
+    for (unsigned i = 0; i < n; i++) {
+        if (srv->workers[i].fd_https > 0)
+            close(srv->workers[i].fd_https);
+        if (srv->workers[i].fd_http > 0)
+            close(srv->workers[i].fd_http);
+    }
+    free(srv->workers);
+    free(srv);
+    return NULL;
 }
 
-/* ---- accounting handlers on the HTTPS path
- * ------------------------------------------ */
+/* ---- accounting handlers on the HTTPS path ------------------------------------------ */
 
 static void on_sock_close(void *data);
 
-static conn_rec_t *conn_rec_of(h2o_req_t *req) {
-  h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
-  return sock != NULL && sock->on_close.cb == on_sock_close
-             ? sock->on_close.data
-             : NULL;
+static conn_rec_t *conn_rec_of(h2o_req_t *req)
+{
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    return sock != NULL && sock->on_close.cb == on_sock_close ? sock->on_close.data : NULL;
 }
 
-static int on_req_account(h2o_handler_t *self, h2o_req_t *req) {
-  (void)self;
-  oe_metrics_worker_t *m = oe_metrics_self();
-  conn_rec_t *rec = conn_rec_of(req);
-  oe_metrics_inc(&m->inflight_started, 1);
-  if (rec == NULL)
+static int on_req_account(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    oe_metrics_worker_t *m = oe_metrics_self();
+    conn_rec_t *rec = conn_rec_of(req);
+    oe_metrics_inc(&m->inflight_started, 1);
+    if (rec == NULL)
+        return -1;
+    if (req->version < 0x200 && req->upgrade.base != NULL && !rec->websocket &&
+        h2o_lcstris(req->upgrade.base, req->upgrade.len, H2O_STRLIT("websocket"))) {
+        rec->websocket = 1;
+        oe_metrics_inc(&m->ws_opened, 1);
+    }
     return -1;
-  if (req->version < 0x200 && req->upgrade.base != NULL && !rec->websocket &&
-      h2o_lcstris(req->upgrade.base, req->upgrade.len,
-                  H2O_STRLIT("websocket"))) {
-    rec->websocket = 1;
-    oe_metrics_inc(&m->ws_opened, 1);
-  }
-  return -1;
 }
 
-/* Cuts a connection without touching libh2o's objects: the shutdown makes the
- * next read fail, and libh2o then closes the connection the ordinary way. */
-static void on_log_account(h2o_logger_t *self, h2o_req_t *req) {
-  (void)self;
-  (void)req;
-  oe_metrics_inc(&oe_metrics_self()->inflight_done, 1);
+/* Cuts a connection without touching libh2o's objects: the shutdown makes the next read
+ * fail, and libh2o then closes the connection the ordinary way. */
+static void on_log_account(h2o_logger_t *self, h2o_req_t *req)
+{
+    (void)self;
+    (void)req;
+    oe_metrics_inc(&oe_metrics_self()->inflight_done, 1);
 }
 
-/* ---- accept path
- * ------------------------------------------------------------------- */
+/* ---- accept path ------------------------------------------------------------------- */
 
-/* Cuts a connection without touching libh2o's objects: the unread input is
- * dropped and the socket shut down, so libh2o's next read fails and it closes
- * the connection its ordinary way. The peer gets a strike (see abuse.h). */
-static void cut_abusive(conn_rec_t *rec, const char *why) {
-  struct sockaddr_storage ss;
-  socklen_t sl = h2o_socket_getpeername(rec->sock, (void *)&ss);
-  char ip[NI_MAXHOST] = "", headers[16], resets[16];
-  if (sl != 0)
-    h2o_socket_getnumerichost((void *)&ss, sl, ip);
-  rec->cut = 1;
-  h2o_buffer_consume(&rec->sock->input, rec->sock->input->size);
-  shutdown(h2o_socket_get_fd(rec->sock), SHUT_RDWR);
-  oe_metrics_inc(&oe_metrics_self()->abuse_closed, 1);
-  /* a trusted proxy in front carries everybody's traffic: cut, but never block
-   * it */
-  const oe_config_t *cfg = rec->w->srv->cfg;
-  int trusted =
-      sl != 0 && oe_cidr_match(cfg->proxy.trusted_proxies,
-                               cfg->proxy.trusted_proxies_count, (void *)&ss);
-  int blocked =
-      sl != 0 && !trusted && oe_abuse_strike((void *)&ss, oe_now_ms());
-  snprintf(headers, sizeof(headers), "%u", rec->h2guard->headers);
-  snprintf(resets, sizeof(resets), "%u", rec->h2guard->resets);
-  oe_log(OE_LOG_WARN, "abusive_connection_closed", "peer", ip, "reason", why,
-         "streams_in_window", headers, "resets_in_window", resets,
-         "peer_blocked", blocked ? "true" : "false", NULL);
+/* Cuts a connection without touching libh2o's objects: the unread input is dropped and
+ * the socket shut down, so libh2o's next read fails and it closes the connection its
+ * ordinary way. The peer gets a strike (see abuse.h). */
+static void cut_abusive(conn_rec_t *rec, const char *why)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = h2o_socket_getpeername(rec->sock, (void *)&ss);
+    char ip[NI_MAXHOST] = "", headers[16], resets[16];
+    if (sl != 0)
+        h2o_socket_getnumerichost((void *)&ss, sl, ip);
+    rec->cut = 1;
+    h2o_buffer_consume(&rec->sock->input, rec->sock->input->size);
+    shutdown(h2o_socket_get_fd(rec->sock), SHUT_RDWR);
+    oe_metrics_inc(&oe_metrics_self()->abuse_closed, 1);
+    /* a trusted proxy in front carries everybody's traffic: cut, but never block it */
+    const oe_config_t *cfg = rec->w->srv->cfg;
+    int trusted = sl != 0 && oe_cidr_match(cfg->proxy.trusted_proxies, cfg->proxy.trusted_proxies_count, (void *)&ss);
+    int blocked = sl != 0 && !trusted && oe_abuse_strike((void *)&ss, oe_now_ms());
+    snprintf(headers, sizeof(headers), "%u", rec->h2guard->headers);
+    snprintf(resets, sizeof(resets), "%u", rec->h2guard->resets);
+    oe_log(OE_LOG_WARN, "abusive_connection_closed", "peer", ip, "reason", why, "streams_in_window", headers,
+           "resets_in_window", resets, "peer_blocked", blocked ? "true" : "false", NULL);
 }
 
 /* Returns 1 when the connection was cut. */
-static int guard_h2(conn_rec_t *rec) {
-  if (rec->cut)
+static int guard_h2(conn_rec_t *rec)
+{
+    if (rec->cut)
+        return 1;
+    const char *why =
+        oe_h2guard_scan(rec->h2guard, (const uint8_t *)rec->sock->input->bytes, rec->sock->input->size, oe_now_ms());
+    if (why == NULL)
+        return 0;
+    cut_abusive(rec, why);
     return 1;
-  const char *why =
-      oe_h2guard_scan(rec->h2guard, (const uint8_t *)rec->sock->input->bytes,
-                      rec->sock->input->size, oe_now_ms());
-  if (why == NULL)
-    return 0;
-  cut_abusive(rec, why);
-  return 1;
 }
 
-static void on_h2_read(h2o_socket_t *sock, const char *err) {
-  conn_rec_t *rec = sock->on_close.data;
-  if (err == NULL)
-    guard_h2(rec);
-  rec->h2_read(
-      sock, err); /* may close the connection: rec is not touched after this */
+static void on_h2_read(h2o_socket_t *sock, const char *err)
+{
+    conn_rec_t *rec = sock->on_close.data;
+    if (err == NULL)
+        guard_h2(rec);
+    rec->h2_read(sock, err); /* may close the connection: rec is not touched after this */
 }
 
-/* Hands an HTTP/2 connection to libh2o with its read callback wrapped by the
- * guard. */
-static void accept_h2(worker_t *w, conn_rec_t *rec) {
-  h2o_socket_t *sock = rec->sock;
-  rec->h2guard = calloc(1, sizeof(*rec->h2guard));
-  if (rec->h2guard == NULL) {
-    h2o_socket_close(sock);
-    return;
-  }
-  rec->h2guard->window_start_ms = oe_now_ms();
-  if (sock->input->size != 0 && guard_h2(rec)) {
-    h2o_socket_close(sock);
-    return;
-  }
-  watched = rec;
-  watched_closed = 0;
-  h2o_http2_accept(&w->accept_https, sock,
-                   rec->connected_at); /* may parse input already read */
-  watched = NULL;
-  if (watched_closed)
-    return;
-  rec->h2_read = sock->_cb.read;
-  sock->_cb.read = on_h2_read;
+/* Hands an HTTP/2 connection to libh2o with its read callback wrapped by the guard. */
+static void accept_h2(worker_t *w, conn_rec_t *rec)
+{
+    h2o_socket_t *sock = rec->sock;
+    rec->h2guard = calloc(1, sizeof(*rec->h2guard));
+    if (rec->h2guard == NULL) {
+        h2o_socket_close(sock);
+        return;
+    }
+    rec->h2guard->window_start_ms = oe_now_ms();
+    if (sock->input->size != 0 && guard_h2(rec)) {
+        h2o_socket_close(sock);
+        return;
+    }
+    watched = rec;
+    watched_closed = 0;
+    h2o_http2_accept(&w->accept_https, sock, rec->connected_at); /* may parse input already read */
+    watched = NULL;
+    if (watched_closed)
+        return;
+    rec->h2_read = sock->_cb.read;
+    sock->_cb.read = on_h2_read;
 }
 
-static void on_sock_close(void *data) {
-  conn_rec_t *rec = data;
-  if (rec == watched)
-    watched_closed = 1;
-  free(rec->h2guard);
-  oe_metrics_worker_t *m = oe_metrics_self();
-  if (h2o_timeout_is_linked(&rec->hs_timeout))
-    h2o_timeout_unlink(&rec->hs_timeout);
-  if (rec->in_handshake)
+static void on_sock_close(void *data)
+{
+    conn_rec_t *rec = data;
+    if (rec == watched)
+        watched_closed = 1;
+    free(rec->h2guard);
+    oe_metrics_worker_t *m = oe_metrics_self();
+    if (h2o_timeout_is_linked(&rec->hs_timeout))
+        h2o_timeout_unlink(&rec->hs_timeout);
+    if (rec->in_handshake)
+        oe_metrics_inc(&m->handshakes_done, 1);
+    if (rec->websocket)
+        oe_metrics_inc(&m->ws_closed, 1);
+    oe_metrics_inc(&m->conns_closed, 1);
+    free(rec);
+}
+
+static void on_handshake_timeout(h2o_timeout_entry_t *entry)
+{
+    conn_rec_t *rec = H2O_STRUCT_FROM_MEMBER(conn_rec_t, hs_timeout, entry);
+    oe_metrics_inc(&oe_metrics_self()->tls_handshake_errors, 1);
+    h2o_socket_close(rec->sock);
+}
+
+static void on_handshake(h2o_socket_t *sock, const char *err)
+{
+    conn_rec_t *rec = sock->on_close.data;
+    worker_t *w = rec->w;
+    oe_metrics_worker_t *m = oe_metrics_self();
+    if (h2o_timeout_is_linked(&rec->hs_timeout))
+        h2o_timeout_unlink(&rec->hs_timeout);
+    rec->in_handshake = 0;
     oe_metrics_inc(&m->handshakes_done, 1);
-  if (rec->websocket)
-    oe_metrics_inc(&m->ws_closed, 1);
-  oe_metrics_inc(&m->conns_closed, 1);
-  free(rec);
+    if (err != NULL) {
+        oe_metrics_inc(&m->tls_handshake_errors, 1);
+        h2o_socket_close(sock);
+        return;
+    }
+    h2o_iovec_t proto = h2o_socket_ssl_get_selected_protocol(sock);
+    if (h2o_memis(proto.base, proto.len, H2O_STRLIT("acme-tls/1"))) {
+        /* RFC 8737: the validation is the handshake itself; nothing more is served */
+        oe_metrics_inc(&m->acme_tls_alpn_served, 1);
+        h2o_socket_close(sock);
+    } else if (h2o_memis(proto.base, proto.len, H2O_STRLIT("h2"))) {
+        accept_h2(w, rec);
+    } else {
+        h2o_http1_accept(&w->accept_https, sock, rec->connected_at);
+    }
 }
 
-static void on_handshake_timeout(h2o_timeout_entry_t *entry) {
-  conn_rec_t *rec = H2O_STRUCT_FROM_MEMBER(conn_rec_t, hs_timeout, entry);
-  oe_metrics_inc(&oe_metrics_self()->tls_handshake_errors, 1);
-  h2o_socket_close(rec->sock);
+static conn_rec_t *track(worker_t *w, h2o_socket_t *sock)
+{
+    struct sockaddr_storage ss;
+    if (h2o_socket_getpeername(sock, (void *)&ss) != 0 && oe_abuse_blocked((void *)&ss, oe_now_ms())) {
+        oe_metrics_inc(&oe_metrics_self()->abuse_refused, 1);
+        return NULL;
+    }
+    conn_rec_t *rec = calloc(1, sizeof(*rec));
+    if (rec == NULL)
+        return NULL;
+    rec->w = w;
+    rec->sock = sock;
+    rec->connected_at = *h2o_get_timestamp(&w->ctx, NULL, NULL);
+    rec->hs_timeout.cb = on_handshake_timeout;
+    sock->on_close.cb = on_sock_close;
+    sock->on_close.data = rec;
+    oe_metrics_inc(&oe_metrics_self()->conns_accepted, 1);
+    return rec;
 }
 
-static void on_handshake(h2o_socket_t *sock, const char *err) {
-  conn_rec_t *rec = sock->on_close.data;
-  worker_t *w = rec->w;
-  oe_metrics_worker_t *m = oe_metrics_self();
-  if (h2o_timeout_is_linked(&rec->hs_timeout))
-    h2o_timeout_unlink(&rec->hs_timeout);
-  rec->in_handshake = 0;
-  oe_metrics_inc(&m->handshakes_done, 1);
-  if (err != NULL) {
-    oe_metrics_inc(&m->tls_handshake_errors, 1);
-    h2o_socket_close(sock);
-    return;
-  }
-  h2o_iovec_t proto = h2o_socket_ssl_get_selected_protocol(sock);
-  if (h2o_memis(proto.base, proto.len, H2O_STRLIT("acme-tls/1"))) {
-    /* RFC 8737: the validation is the handshake itself; nothing more is served
-     */
-    oe_metrics_inc(&m->acme_tls_alpn_served, 1);
-    h2o_socket_close(sock);
-  } else if (h2o_memis(proto.base, proto.len, H2O_STRLIT("h2"))) {
-    accept_h2(w, rec);
-  } else {
-    h2o_http1_accept(&w->accept_https, sock, rec->connected_at);
-  }
+static void on_accept_https(h2o_socket_t *listener, const char *err)
+{
+    worker_t *w = listener->data;
+    if (err != NULL)
+        return;
+    for (int i = 0; i < 32; i++) { /* a bounded batch per wakeup keeps the loop fair */
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            return;
+        conn_rec_t *rec = track(w, sock);
+        if (rec == NULL) {
+            h2o_socket_close(sock);
+            continue;
+        }
+        rec->in_handshake = 1;
+        oe_metrics_inc(&oe_metrics_self()->handshakes_started, 1);
+        sock->data = rec;
+        h2o_timeout_link(w->loop, &w->ctx.handshake_timeout, &rec->hs_timeout);
+        h2o_socket_ssl_handshake(sock, oe_tls_front_ctx(), NULL, on_handshake);
+    }
 }
 
-static conn_rec_t *track(worker_t *w, h2o_socket_t *sock) {
-  struct sockaddr_storage ss;
-  if (h2o_socket_getpeername(sock, (void *)&ss) != 0 &&
-      oe_abuse_blocked((void *)&ss, oe_now_ms())) {
-    oe_metrics_inc(&oe_metrics_self()->abuse_refused, 1);
+static void on_accept_http(h2o_socket_t *listener, const char *err)
+{
+    worker_t *w = listener->data;
+    if (err != NULL)
+        return;
+    for (int i = 0; i < 32; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            return;
+        conn_rec_t *rec = track(w, sock);
+        if (rec == NULL) {
+            h2o_socket_close(sock);
+            continue;
+        }
+        h2o_http1_accept(&w->accept_http, sock, rec->connected_at);
+    }
+}
+
+/* ---- worker threads ---------------------------------------------------------------- */
+
+static void close_listeners(worker_t *w)
+{
+    if (w->lis_https != NULL) {
+        h2o_socket_read_stop(w->lis_https);
+        h2o_socket_close(w->lis_https);
+        w->lis_https = NULL;
+    }
+    if (w->lis_http != NULL) {
+        h2o_socket_read_stop(w->lis_http);
+        h2o_socket_close(w->lis_http);
+        w->lis_http = NULL;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker_t *w = arg;
+    oe_server_t *srv = w->srv;
+    oe_metrics_bind_thread(w->index);
+    oe_metrics_worker_t *m = oe_metrics_self();
+
+    while (__atomic_load_n(&srv->state, __ATOMIC_ACQUIRE) < STATE_STOPPING) {
+        h2o_evloop_run(w->loop, 100);
+        oe_metrics_inc(&m->heartbeat_ms, oe_now_ms() - oe_metrics_get(&m->heartbeat_ms));
+        if (!w->listeners_closed && __atomic_load_n(&srv->state, __ATOMIC_ACQUIRE) >= STATE_STOP_ACCEPTING) {
+            close_listeners(w);
+            h2o_context_request_shutdown(&w->ctx); /* GOAWAY on HTTP/2, no keep-alive on HTTP/1 */
+            w->listeners_closed = 1;
+        }
+    }
+    close_listeners(w);
     return NULL;
-  }
-  conn_rec_t *rec = calloc(1, sizeof(*rec));
-  if (rec == NULL)
-    return NULL;
-  rec->w = w;
-  rec->sock = sock;
-  rec->connected_at = *h2o_get_timestamp(&w->ctx, NULL, NULL);
-  rec->hs_timeout.cb = on_handshake_timeout;
-  sock->on_close.cb = on_sock_close;
-  sock->on_close.data = rec;
-  oe_metrics_inc(&oe_metrics_self()->conns_accepted, 1);
-  return rec;
 }
 
-static void on_accept_https(h2o_socket_t *listener, const char *err) {
-  worker_t *w = listener->data;
-  if (err != NULL)
-    return;
-  for (int i = 0; i < 32;
-       i++) { /* a bounded batch per wakeup keeps the loop fair */
-    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-    if (sock == NULL)
-      return;
-    conn_rec_t *rec = track(w, sock);
-    if (rec == NULL) {
-      h2o_socket_close(sock);
-      continue;
+static void setup_globalconf(oe_server_t *srv)
+{
+    const oe_config_t *cfg = srv->cfg;
+    h2o_globalconf_t *gc = &srv->gc;
+    h2o_config_init(gc);
+    gc->server_name = h2o_iovec_init(H2O_STRLIT("ott-edge"));
+    gc->handshake_timeout = cfg->client.handshake_timeout_ms;
+    gc->http1.req_timeout = cfg->client.request_timeout_ms;
+    gc->http2.idle_timeout = cfg->client.idle_timeout_ms;
+    gc->http2.graceful_shutdown_timeout = cfg->shutdown.grace_ms;
+    /* libh2o 2.2.5's proxy reads an upstream body as fast as the upstream sends it,
+     * whatever the client's flow-control window: fewer streams per connection bound what
+     * one client that never reads can make us hold. Browsers need far fewer. */
+    gc->http2.max_concurrent_requests_per_connection = 32;
+}
+
+int oe_server_start(oe_server_t *srv, char *err, size_t errlen)
+{
+    const oe_config_t *cfg = srv->cfg;
+    setup_globalconf(srv);
+
+    h2o_hostconf_t *https = h2o_config_register_host(&srv->gc, h2o_iovec_init(H2O_STRLIT("ott-edge-https")), 65535);
+    h2o_pathconf_t *pc = h2o_config_register_path(https, "/", 0);
+    h2o_handler_t *acct = h2o_create_handler(pc, sizeof(*acct));
+    acct->on_req = on_req_account;
+    h2o_logger_t *acct_log = h2o_create_logger(pc, sizeof(*acct_log));
+    acct_log->log_access = on_log_account;
+    /* edge features that answer before the upstream (e.g. a cache) register here */
+    if (oe_proxy_register(&srv->gc, pc, cfg, err, errlen) != 0)
+        return -1;
+    srv->hosts_https[0] = https;
+
+    h2o_hostconf_t *http = h2o_config_register_host(&srv->gc, h2o_iovec_init(H2O_STRLIT("ott-edge-http")), 65534);
+    oe_http_listener_register(http, cfg);
+    srv->hosts_http[0] = http;
+
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        worker_t *w = &srv->workers[i];
+        w->loop = h2o_evloop_create();
+        h2o_context_init(&w->ctx, w->loop, &srv->gc);
+        w->accept_https = (h2o_accept_ctx_t){.ctx = &w->ctx, .hosts = srv->hosts_https};
+        w->accept_http = (h2o_accept_ctx_t){.ctx = &w->ctx, .hosts = srv->hosts_http};
+        w->lis_https = h2o_evloop_socket_create(w->loop, w->fd_https, H2O_SOCKET_FLAG_DONT_READ);
+        w->lis_https->data = w;
+        h2o_socket_read_start(w->lis_https, on_accept_https);
+        if (w->fd_http >= 0) {
+            w->lis_http = h2o_evloop_socket_create(w->loop, w->fd_http, H2O_SOCKET_FLAG_DONT_READ);
+            w->lis_http->data = w;
+            h2o_socket_read_start(w->lis_http, on_accept_http);
+        }
+        oe_metrics_worker(i)->heartbeat_ms = oe_now_ms();
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            snprintf(err, errlen, "server: cannot start worker thread %u", i);
+            return -1;
+        }
+        w->started = 1;
     }
-    rec->in_handshake = 1;
-    oe_metrics_inc(&oe_metrics_self()->handshakes_started, 1);
-    sock->data = rec;
-    h2o_timeout_link(w->loop, &w->ctx.handshake_timeout, &rec->hs_timeout);
-    h2o_socket_ssl_handshake(sock, oe_tls_front_ctx(), NULL, on_handshake);
-  }
+    oe_log(OE_LOG_INFO, "listening", "https", cfg->listen.https, "http", cfg->listen.http[0] ? cfg->listen.http : "off",
+           "upstream", cfg->upstream, NULL);
+    return 0;
 }
 
-static void on_accept_http(h2o_socket_t *listener, const char *err) {
-  worker_t *w = listener->data;
-  if (err != NULL)
-    return;
-  for (int i = 0; i < 32; i++) {
-    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-    if (sock == NULL)
-      return;
-    conn_rec_t *rec = track(w, sock);
-    if (rec == NULL) {
-      h2o_socket_close(sock);
-      continue;
+void oe_server_set_draining(oe_server_t *srv)
+{
+    (void)srv;
+    __atomic_store_n(&draining, 1, __ATOMIC_RELEASE);
+}
+
+int oe_server_draining(void)
+{
+    return __atomic_load_n(&draining, __ATOMIC_ACQUIRE);
+}
+
+void oe_server_stop_accepting(oe_server_t *srv)
+{
+    __atomic_store_n(&srv->state, STATE_STOP_ACCEPTING, __ATOMIC_RELEASE);
+}
+
+uint64_t oe_server_busy(oe_server_t *srv, int count_websockets)
+{
+    uint64_t busy = 0;
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        oe_metrics_worker_t *m = oe_metrics_worker(i);
+        busy += oe_metrics_get(&m->inflight_started) - oe_metrics_get(&m->inflight_done);
+        if (count_websockets)
+            busy += oe_metrics_get(&m->ws_opened) - oe_metrics_get(&m->ws_closed);
+        busy += oe_metrics_get(&m->handshakes_started) - oe_metrics_get(&m->handshakes_done);
     }
-    h2o_http1_accept(&w->accept_http, sock, rec->connected_at);
-  }
+    return busy;
 }
 
-/* ---- worker threads
- * ---------------------------------------------------------------- */
-
-static void close_listeners(worker_t *w) {
-  if (w->lis_https != NULL) {
-    h2o_socket_read_stop(w->lis_https);
-    h2o_socket_close(w->lis_https);
-    w->lis_https = NULL;
-  }
-  if (w->lis_http != NULL) {
-    h2o_socket_read_stop(w->lis_http);
-    h2o_socket_close(w->lis_http);
-    w->lis_http = NULL;
-  }
+void oe_server_stop(oe_server_t *srv)
+{
+    if (srv == NULL)
+        return;
+    __atomic_store_n(&srv->state, STATE_STOPPING, __ATOMIC_RELEASE);
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        if (srv->workers[i].started)
+            pthread_join(srv->workers[i].thread, NULL);
 }
 
-static void *worker_main(void *arg) {
-  worker_t *w = arg;
-  oe_server_t *srv = w->srv;
-  oe_metrics_bind_thread(w->index);
-  oe_metrics_worker_t *m = oe_metrics_self();
-
-  while (__atomic_load_n(&srv->state, __ATOMIC_ACQUIRE) < STATE_STOPPING) {
-    h2o_evloop_run(w->loop, 100);
-    oe_metrics_inc(&m->heartbeat_ms,
-                   oe_now_ms() - oe_metrics_get(&m->heartbeat_ms));
-    if (!w->listeners_closed &&
-        __atomic_load_n(&srv->state, __ATOMIC_ACQUIRE) >=
-            STATE_STOP_ACCEPTING) {
-      close_listeners(w);
-      h2o_context_request_shutdown(
-          &w->ctx); /* GOAWAY on HTTP/2, no keep-alive on HTTP/1 */
-      w->listeners_closed = 1;
-    }
-  }
-  close_listeners(w);
-  return NULL;
-}
-
-static void setup_globalconf(oe_server_t *srv) {
-  const oe_config_t *cfg = srv->cfg;
-  h2o_globalconf_t *gc = &srv->gc;
-  h2o_config_init(gc);
-  gc->server_name = h2o_iovec_init(H2O_STRLIT("ott-edge"));
-  gc->handshake_timeout = cfg->client.handshake_timeout_ms;
-  gc->http1.req_timeout = cfg->client.request_timeout_ms;
-  gc->http2.idle_timeout = cfg->client.idle_timeout_ms;
-  gc->http2.graceful_shutdown_timeout = cfg->shutdown.grace_ms;
-  /* libh2o 2.2.5's proxy reads an upstream body as fast as the upstream sends
-   * it, whatever the client's flow-control window: fewer streams per connection
-   * bound what one client that never reads can make us hold. Browsers need far
-   * fewer. */
-  gc->http2.max_concurrent_requests_per_connection = 32;
-}
-
-int oe_server_start(oe_server_t *srv, char *err, size_t errlen) {
-  const oe_config_t *cfg = srv->cfg;
-  setup_globalconf(srv);
-
-  h2o_hostconf_t *https = h2o_config_register_host(
-      &srv->gc, h2o_iovec_init(H2O_STRLIT("ott-edge-https")), 65535);
-  h2o_pathconf_t *pc = h2o_config_register_path(https, "/", 0);
-  h2o_handler_t *acct = h2o_create_handler(pc, sizeof(*acct));
-  acct->on_req = on_req_account;
-  h2o_logger_t *acct_log = h2o_create_logger(pc, sizeof(*acct_log));
-  acct_log->log_access = on_log_account;
-  /* edge features that answer before the upstream (e.g. a cache) register here
-   */
-  if (oe_proxy_register(&srv->gc, pc, cfg, err, errlen) != 0)
-    return -1;
-  srv->hosts_https[0] = https;
-
-  h2o_hostconf_t *http = h2o_config_register_host(
-      &srv->gc, h2o_iovec_init(H2O_STRLIT("ott-edge-http")), 65534);
-  oe_http_listener_register(http, cfg);
-  srv->hosts_http[0] = http;
-
-  for (unsigned i = 0; i < srv->nworkers; i++) {
-    worker_t *w = &srv->workers[i];
-    w->loop = h2o_evloop_create();
-    h2o_context_init(&w->ctx, w->loop, &srv->gc);
-    w->accept_https =
-        (h2o_accept_ctx_t){.ctx = &w->ctx, .hosts = srv->hosts_https};
-    w->accept_http =
-        (h2o_accept_ctx_t){.ctx = &w->ctx, .hosts = srv->hosts_http};
-    w->lis_https = h2o_evloop_socket_create(w->loop, w->fd_https,
-                                            H2O_SOCKET_FLAG_DONT_READ);
-    w->lis_https->data = w;
-    h2o_socket_read_start(w->lis_https, on_accept_https);
-    if (w->fd_http >= 0) {
-      w->lis_http = h2o_evloop_socket_create(w->loop, w->fd_http,
-                                             H2O_SOCKET_FLAG_DONT_READ);
-      w->lis_http->data = w;
-      h2o_socket_read_start(w->lis_http, on_accept_http);
-    }
-    oe_metrics_worker(i)->heartbeat_ms = oe_now_ms();
-    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-      snprintf(err, errlen, "server: cannot start worker thread %u", i);
-      return -1;
-    }
-    w->started = 1;
-  }
-  oe_log(OE_LOG_INFO, "listening", "https", cfg->listen.https, "http",
-         cfg->listen.http[0] ? cfg->listen.http : "off", "upstream",
-         cfg->upstream, NULL);
-  return 0;
-}
-
-void oe_server_set_draining(oe_server_t *srv) {
-  (void)srv;
-  __atomic_store_n(&draining, 1, __ATOMIC_RELEASE);
-}
-
-int oe_server_draining(void) {
-  return __atomic_load_n(&draining, __ATOMIC_ACQUIRE);
-}
-
-void oe_server_stop_accepting(oe_server_t *srv) {
-  __atomic_store_n(&srv->state, STATE_STOP_ACCEPTING, __ATOMIC_RELEASE);
-}
-
-uint64_t oe_server_busy(oe_server_t *srv, int count_websockets) {
-  uint64_t busy = 0;
-  for (unsigned i = 0; i < srv->nworkers; i++) {
-    oe_metrics_worker_t *m = oe_metrics_worker(i);
-    busy += oe_metrics_get(&m->inflight_started) -
-            oe_metrics_get(&m->inflight_done);
-    if (count_websockets)
-      busy += oe_metrics_get(&m->ws_opened) - oe_metrics_get(&m->ws_closed);
-    busy += oe_metrics_get(&m->handshakes_started) -
-            oe_metrics_get(&m->handshakes_done);
-  }
-  return busy;
-}
-
-void oe_server_stop(oe_server_t *srv) {
-  if (srv == NULL)
-    return;
-  __atomic_store_n(&srv->state, STATE_STOPPING, __ATOMIC_RELEASE);
-  for (unsigned i = 0; i < srv->nworkers; i++)
-    if (srv->workers[i].started)
-      pthread_join(srv->workers[i].thread, NULL);
-}
-
-int oe_server_loops_alive(uint64_t max_age_ms) {
-  uint64_t now = oe_now_ms();
-  for (unsigned i = 0; i < oe_metrics_worker_count(); i++)
-    if (now - oe_metrics_get(&oe_metrics_worker(i)->heartbeat_ms) > max_age_ms)
-      return 0;
-  return 1;
+int oe_server_loops_alive(uint64_t max_age_ms)
+{
+    uint64_t now = oe_now_ms();
+    for (unsigned i = 0; i < oe_metrics_worker_count(); i++)
+        if (now - oe_metrics_get(&oe_metrics_worker(i)->heartbeat_ms) > max_age_ms)
+            return 0;
+    return 1;
 }
