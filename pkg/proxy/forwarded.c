@@ -52,18 +52,36 @@ static int is_space(char c)
     return c == ' ' || c == '\t';
 }
 
+/* Copies a NUL-terminated string into a fixed buffer (the hot path avoids snprintf). */
+static size_t copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return n;
+}
+
 void oe_forwarded_compute(const oe_fwd_input_t *in, oe_fwd_result_t *out)
 {
-    memset(out, 0, sizeof(*out));
+    /* only the small fields are cleared: this runs once per request */
+    out->peer_ip[0] = out->client_ip[0] = out->xff[0] = '\0';
     oe_forwarded_ntop(in->peer, out->peer_ip, sizeof(out->peer_ip));
-    out->trusted = in->peer != NULL && oe_cidr_match(in->trusted, in->trusted_count, in->peer);
-    snprintf(out->client_ip, sizeof(out->client_ip), "%s", out->peer_ip);
+    out->trusted =
+        in->peer != NULL && in->trusted_count != 0 && oe_cidr_match(in->trusted, in->trusted_count, in->peer);
+    copy_str(out->client_ip, sizeof(out->client_ip), out->peer_ip);
+
+    if (!out->trusted) { /* the common case: X-Forwarded-For is the peer alone */
+        out->xff_len = copy_str(out->xff, sizeof(out->xff), out->peer_ip);
+        return;
+    }
 
     /* the hops the client claims, kept only from a trusted peer and only when they parse */
     char hops[OE_FWD_MAX_HOPS][OE_FWD_IP_MAX];
     int hop_trusted[OE_FWD_MAX_HOPS];
     size_t nhops = 0;
-    if (out->trusted && in->xff != NULL) {
+    if (in->xff != NULL) {
         size_t i = 0;
         while (i < in->xff_len) {
             size_t start = i;
@@ -96,22 +114,20 @@ void oe_forwarded_compute(const oe_fwd_input_t *in, oe_fwd_result_t *out)
     len += (size_t)snprintf(out->xff + len, sizeof(out->xff) - len, "%s", out->peer_ip);
     out->xff_len = len < sizeof(out->xff) ? len : sizeof(out->xff) - 1;
 
-    if (!out->trusted)
-        return;
     struct sockaddr_storage ss;
     char canon[OE_FWD_IP_MAX];
     if (in->real_ip != NULL && parse_ip(in->real_ip, in->real_ip_len, &ss, canon, sizeof(canon)) == 0) {
-        snprintf(out->client_ip, sizeof(out->client_ip), "%s", canon);
+        copy_str(out->client_ip, sizeof(out->client_ip), canon);
         return;
     }
     for (size_t h = nhops; h > 0; h--) {
         if (!hop_trusted[h - 1]) {
-            snprintf(out->client_ip, sizeof(out->client_ip), "%s", hops[h - 1]);
+            copy_str(out->client_ip, sizeof(out->client_ip), hops[h - 1]);
             return;
         }
     }
     if (nhops > 0)
-        snprintf(out->client_ip, sizeof(out->client_ip), "%s", hops[0]);
+        copy_str(out->client_ip, sizeof(out->client_ip), hops[0]);
 }
 
 static int host_char_ok(char c)

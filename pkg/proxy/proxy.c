@@ -45,11 +45,21 @@ static int path_is_blocked(const oe_config_t *cfg, h2o_iovec_t path)
     return 0;
 }
 
-static void delete_all(h2o_headers_t *headers, const char *name, size_t len)
+/* Deletes every header that carries forwarding information (names are lower-case here:
+ * libh2o lower-cases HTTP/1 names, HTTP/2 requires it), plus `extra` when given. */
+static void strip_forwarding(h2o_headers_t *headers, h2o_iovec_t extra)
 {
-    ssize_t i;
-    while ((i = h2o_find_header_by_str(headers, name, len, -1)) != -1)
-        h2o_delete_header(headers, i);
+    static const h2o_iovec_t names[] = {{H2O_STRLIT("x-forwarded-for")},  {H2O_STRLIT("x-forwarded-proto")},
+                                        {H2O_STRLIT("x-forwarded-host")}, {H2O_STRLIT("x-forwarded-port")},
+                                        {H2O_STRLIT("x-real-ip")},        {H2O_STRLIT("forwarded")}};
+    for (size_t i = headers->size; i-- > 0;) {
+        const h2o_iovec_t *name = headers->entries[i].name;
+        int drop = name == &H2O_TOKEN_X_FORWARDED_FOR->buf || h2o_memis(name->base, name->len, extra.base, extra.len);
+        for (size_t n = 0; !drop && n < sizeof(names) / sizeof(names[0]); n++)
+            drop = h2o_memis(name->base, name->len, names[n].base, names[n].len);
+        if (drop)
+            h2o_delete_header(headers, (ssize_t)i);
+    }
 }
 
 /* Joins every X-Forwarded-For line of the request (bounded) into one value. */
@@ -134,17 +144,8 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     oe_fwd_result_t fwd;
     oe_forwarded_compute(&in, &fwd);
 
-    /* nothing the client said about forwarding passes as-is */
-    ssize_t i;
-    while ((i = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, -1)) != -1)
-        h2o_delete_header(&req->headers, i);
-    delete_all(&req->headers, H2O_STRLIT("x-forwarded-proto"));
-    delete_all(&req->headers, H2O_STRLIT("x-forwarded-host"));
-    delete_all(&req->headers, H2O_STRLIT("x-forwarded-port"));
-    delete_all(&req->headers, H2O_STRLIT("x-real-ip"));
-    delete_all(&req->headers, H2O_STRLIT("forwarded"));
-    if (self->real_ip_header.len != 0 && !fwd.trusted)
-        delete_all(&req->headers, self->real_ip_header.base, self->real_ip_header.len);
+    /* nothing the client said about forwarding passes as-is (one pass over the headers) */
+    strip_forwarding(&req->headers, fwd.trusted ? h2o_iovec_init(NULL, 0) : self->real_ip_header);
 
     h2o_add_header(&req->pool, &req->headers, H2O_TOKEN_X_FORWARDED_FOR, NULL,
                    h2o_strdup(&req->pool, fwd.xff, fwd.xff_len).base, fwd.xff_len);
