@@ -87,6 +87,19 @@ typedef struct oe_config {
     } shutdown;
 
     struct {
+        int enabled;        /* default 1 */
+        oe_strlist_t types; /* media types compressed: "type/subtype", "type/" + "*", "+suffix" */
+        uint64_t min_size;  /* default 1KiB: bodies of known length below it are sent as they are */
+        int level;          /* 1..9, default 5: zlib level and brotli quality */
+    } compress;
+
+    struct {
+        int enabled;         /* default 1 */
+        uint64_t max_size;   /* default 64MiB: bytes held, LRU-evicted beyond */
+        uint64_t max_object; /* default 8MiB: larger responses are not stored */
+    } cache;
+
+    struct {
         enum oe_tristate enabled; /* default auto: on when domains set and no tls.cert_file */
         char *directory;          /* resolved URL; default Let's Encrypt production */
         char *email;              /* NULL when not set */

@@ -200,6 +200,30 @@ static int check_paths(oe_config_t *cfg, const keydef *k, char *msg, size_t len,
     return 0;
 }
 
+/* compress.types: media types ("text/html"), a type with any subtype ("text/" + "*") or a
+ * structured-syntax suffix ("+json"); lower-cased. */
+static int check_media_types(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
+{
+    oe_strlist_t *l = oe_config_field(cfg, k);
+    size_t i;
+    char *p;
+
+    for (i = 0; i < l->count; i++) {
+        const char *t = l->items[i], *slash = strchr(t, '/');
+        int ok = t[0] == '+' ? t[1] != '\0' : slash != NULL && slash != t && slash[1] != '\0';
+        for (p = l->items[i]; ok && *p != '\0'; p++) {
+            *p = (char)tolower((unsigned char)*p);
+            ok = isalnum((unsigned char)*p) || strchr("/+-.*_", *p) != NULL;
+        }
+        if (!ok) {
+            *bad = i;
+            snprintf(msg, len, "\"%.64s\" is not a media type (text/html), type/* or +suffix", l->items[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Resolves the CA names to their directory URL, then checks the URL. */
 static int check_directory(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
 {
@@ -378,6 +402,25 @@ const keydef oe_config_keys[] = {
      "1h."},
     {"shutdown.grace", T_DURATION, OFF(shutdown.grace_ms), 0, "25s", 0, NULL, 0, HOUR, NULL,
      "After that, lets in-flight requests finish for up to this long. At most 1h."},
+
+    {"compress.enabled", T_BOOL, OFF(compress.enabled), 0, "true", 0, NULL, 0, 0, NULL,
+     "Compresses responses (brotli or gzip, from `Accept-Encoding`) whose type is in `compress.types`."},
+    {"compress.types", T_LIST, OFF(compress.types), 0,
+     "text/*,application/javascript,application/json,application/xml,application/wasm,image/svg+xml,+json,+xml", 0,
+     NULL, 0, 0, check_media_types,
+     "Media types to compress: `type/subtype`, `type/*` or a `+suffix` such as `+json`. Images, video and woff2 "
+     "fonts are compressed already."},
+    {"compress.min_size", T_SIZE, OFF(compress.min_size), 0, "1KiB", 0, NULL, 0, 0, NULL,
+     "Bodies smaller than this are sent uncompressed."},
+    {"compress.level", T_INT, OFF(compress.level), 0, "5", 0, NULL, 1, 9, NULL,
+     "Compression level from 1 to 9, used as the gzip level and the brotli quality."},
+    {"cache.enabled", T_BOOL, OFF(cache.enabled), 0, "true", 0, NULL, 0, 0, NULL,
+     "Keeps responses the upstream marks cacheable (`Cache-Control: public`, `max-age`, `s-maxage`, `Expires`) in "
+     "memory and answers repeats from there."},
+    {"cache.max_size", T_SIZE, OFF(cache.max_size), 0, "64MiB", 0, NULL, 64 * 1024, 0, NULL,
+     "Memory for cached responses. Least recently used entries are evicted beyond it."},
+    {"cache.max_object", T_SIZE, OFF(cache.max_object), 0, "8MiB", 0, NULL, 1, 0, NULL,
+     "Largest response body that is cached. Larger responses are passed through."},
 
     {"acme.enabled", T_ENUM, OFF(acme.enabled), 0, "auto", 0, tristates, 0, 0, NULL,
      "`auto` turns ACME on when `domains` is set and `tls.cert_file` is not. `true` requires `domains`."},

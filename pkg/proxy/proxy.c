@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <sys/time.h>
 
+#include "cache/cache.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "proxy/forwarded.h"
@@ -275,8 +276,8 @@ static void on_setup_ostream(h2o_filter_t *_self, h2o_req_t *req, h2o_ostream_t 
         os->super.do_send = error_do_send;
         os->body = body;
         slot = &os->super.next;
-    } else if (!path_is_blocked(cfg, req->path_normalized)) {
-        oe_proxy_health_observe(1); /* the upstream answered */
+    } else if (!path_is_blocked(cfg, req->path_normalized) && !oe_cache_served(req)) {
+        oe_proxy_health_observe(1); /* the upstream answered (not the edge cache) */
     }
     if (cfg->hsts[0] != '\0' && h2o_find_header(&req->res.headers, H2O_TOKEN_STRICT_TRANSPORT_SECURITY, -1) == -1)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_STRICT_TRANSPORT_SECURITY, NULL, cfg->hsts,

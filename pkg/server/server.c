@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cache/cache.h"
+#include "compress/compress.h"
 #include "h2o_compat.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -427,6 +429,10 @@ int oe_server_start(oe_server_t *srv, char *err, size_t errlen)
     h2o_logger_t *acct_log = h2o_create_logger(pc, sizeof(*acct_log));
     acct_log->log_access = on_log_account;
     /* edge features that answer before the upstream (e.g. a cache) register here */
+    /* cache before compress: libh2o runs filters in reverse registration order (see cache.h) */
+    if (oe_cache_register(pc, cfg, err, errlen) != 0)
+        return -1;
+    oe_compress_register(pc, cfg);
     if (oe_proxy_register(&srv->gc, pc, cfg, err, errlen) != 0)
         return -1;
     srv->hosts_https[0] = https;
