@@ -27,6 +27,7 @@ typedef struct {
 typedef struct {
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t receiver;
+    h2o_timeout_t lock_timeout; /* cache.lock_timeout for the requests parked on this thread */
 } thread_q_t;
 
 struct waiter;
@@ -49,8 +50,9 @@ typedef struct reqstate {
     char *buf;
     size_t len, cap;
     int64_t ttl;
-    h2o_iovec_t inm, ims; /* a leader's conditionals, held back from the upstream */
-    int swallow;          /* the leader's client gets a 304: the body is only stored */
+    h2o_iovec_t inm, ims;           /* a leader's conditionals, held back from the upstream */
+    int swallow;                    /* the leader's client gets a 304: the body is only stored */
+    h2o_timeout_entry_t wait_timer; /* a waiter's cache.lock_timeout */
 } reqstate_t;
 
 typedef struct waiter {
@@ -66,20 +68,23 @@ static __thread thread_q_t *my_tq;
 /* keeps them reachable for leak checkers (volatile: a write-only array would be optimised away) */
 static thread_q_t *volatile all_tq[OE_METRICS_MAX_WORKERS * 2];
 static unsigned n_tq;
-static uint64_t stat_hits, stat_misses, stat_coalesced, stat_not_modified;
+static uint64_t stat_hits, stat_misses, stat_coalesced, stat_not_modified, stat_lock_timeouts;
 
 static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+static void on_wait_timeout(h2o_timeout_entry_t *entry);
 static int lookup(reqstate_t *st);
 
 /* ---- settings ---------------------------------------------------------------------- */
 
 void oe_cache_settings_from_config(const oe_config_t *cfg, oe_cache_settings_t *out)
 {
-    *out = (oe_cache_settings_t){.enabled = 1, .max_size = DEFAULT_MAX_SIZE, .max_object = DEFAULT_MAX_OBJECT};
+    *out = (oe_cache_settings_t){
+        .enabled = 1, .max_size = DEFAULT_MAX_SIZE, .max_object = DEFAULT_MAX_OBJECT, .lock_timeout_ms = 1000};
     if (cfg != NULL) {
         out->enabled = cfg->cache.enabled;
         out->max_size = cfg->cache.max_size;
         out->max_object = cfg->cache.max_object;
+        out->lock_timeout_ms = cfg->cache.lock_timeout_ms;
     }
     if (out->max_object > out->max_size)
         out->max_object = out->max_size;
@@ -182,6 +187,8 @@ static oe_cache_obj_t *pass_marker(h2o_iovec_t key, uint64_t ttl_ms)
 static void on_state_dispose(void *p)
 {
     reqstate_t *st = p;
+    if (h2o_timeout_is_linked(&st->wait_timer))
+        h2o_timeout_unlink(&st->wait_timer);
     if (st->pending != NULL) /* the leader went away before its response ended */
         finish_leader(st, NULL, NULL);
     if (st->waiter != NULL) {
@@ -216,6 +223,7 @@ static thread_q_t *thread_queue(h2o_req_t *req)
             return NULL;
         tq->queue = h2o_multithread_create_queue(req->conn->ctx->loop);
         h2o_multithread_register_receiver(tq->queue, &tq->receiver, on_wake);
+        h2o_timeout_init(req->conn->ctx->loop, &tq->lock_timeout, settings.lock_timeout_ms);
         unsigned i = __atomic_fetch_add(&n_tq, 1, __ATOMIC_RELAXED);
         if (i < sizeof(all_tq) / sizeof(all_tq[0]))
             all_tq[i] = tq;
@@ -340,6 +348,10 @@ static int lookup(reqstate_t *st)
     if (r == OE_CACHE_WAIT) {
         st->role = ROLE_WAITER;
         st->waits++;
+        if (settings.lock_timeout_ms != 0) { /* a slow or long-polling URL must not queue its callers */
+            st->wait_timer.cb = on_wait_timeout;
+            h2o_timeout_link(req->conn->ctx->loop, &tq->lock_timeout, &st->wait_timer);
+        }
         __atomic_fetch_add(&stat_coalesced, 1, __ATOMIC_RELAXED);
         return 0;
     }
@@ -399,8 +411,24 @@ static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messag
             continue;
         }
         st->waiter = NULL;
+        if (h2o_timeout_is_linked(&st->wait_timer))
+            h2o_timeout_unlink(&st->wait_timer);
         resume(st, obj);
     }
+}
+
+/* A coalesced miss waited cache.lock_timeout for the first request's answer: it goes to the
+ * upstream itself (uncached), unless its wake-up is already on the way. */
+static void on_wait_timeout(h2o_timeout_entry_t *entry)
+{
+    reqstate_t *st = H2O_STRUCT_FROM_MEMBER(reqstate_t, wait_timer, entry);
+    if (st->waiter == NULL || !oe_cache_store_cancel_wait(store, &st->waiter->w))
+        return; /* woken meanwhile: on_wake resumes it */
+    free(st->waiter);
+    st->waiter = NULL;
+    st->role = ROLE_NONE;
+    __atomic_fetch_add(&stat_lock_timeouts, 1, __ATOMIC_RELAXED);
+    h2o_delegate_request(st->req, &st->h->super);
 }
 
 static int on_req(h2o_handler_t *_self, h2o_req_t *req)
@@ -612,12 +640,17 @@ static size_t render_metrics(void *data, char *buf, size_t cap)
                      "ott_edge_cache_objects %llu\n"
                      "# HELP ott_edge_cache_evictions_total Entries evicted to stay within cache.max_size.\n"
                      "# TYPE ott_edge_cache_evictions_total counter\n"
-                     "ott_edge_cache_evictions_total %llu\n",
+                     "ott_edge_cache_evictions_total %llu\n"
+                     "# HELP ott_edge_cache_lock_timeouts_total Coalesced misses that stopped waiting after "
+                     "cache.lock_timeout.\n"
+                     "# TYPE ott_edge_cache_lock_timeouts_total counter\n"
+                     "ott_edge_cache_lock_timeouts_total %llu\n",
                      (unsigned long long)__atomic_load_n(&stat_hits, __ATOMIC_RELAXED),
                      (unsigned long long)__atomic_load_n(&stat_misses, __ATOMIC_RELAXED),
                      (unsigned long long)__atomic_load_n(&stat_coalesced, __ATOMIC_RELAXED),
                      (unsigned long long)__atomic_load_n(&stat_not_modified, __ATOMIC_RELAXED),
-                     (unsigned long long)s.bytes, (unsigned long long)s.objects, (unsigned long long)s.evictions);
+                     (unsigned long long)s.bytes, (unsigned long long)s.objects, (unsigned long long)s.evictions,
+                     (unsigned long long)__atomic_load_n(&stat_lock_timeouts, __ATOMIC_RELAXED));
     return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap;
 }
 

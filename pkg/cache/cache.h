@@ -25,9 +25,10 @@
 #include "h2o_compat.h"
 
 typedef struct oe_cache_settings {
-    int enabled;         /* cache.enabled (default 1) */
-    uint64_t max_size;   /* cache.max_size: bytes of objects held (default 64 MiB) */
-    uint64_t max_object; /* cache.max_object: larger bodies are not stored (default 8 MiB) */
+    int enabled;              /* cache.enabled (default 1) */
+    uint64_t max_size;        /* cache.max_size: bytes of objects held (default 64 MiB) */
+    uint64_t max_object;      /* cache.max_object: larger bodies are not stored (default 8 MiB) */
+    uint64_t lock_timeout_ms; /* cache.lock_timeout: a coalesced miss waits at most this (0: no cap) */
 } oe_cache_settings_t;
 
 /* The settings in effect for cfg (the cache.* keys); cfg NULL gives the defaults. */

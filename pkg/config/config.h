@@ -94,9 +94,10 @@ typedef struct oe_config {
     } compress;
 
     struct {
-        int enabled;         /* default 1 */
-        uint64_t max_size;   /* default 64MiB: bytes held, LRU-evicted beyond */
-        uint64_t max_object; /* default 8MiB: larger responses are not stored */
+        int enabled;              /* default 1 */
+        uint64_t max_size;        /* default 64MiB: bytes held, LRU-evicted beyond */
+        uint64_t max_object;      /* default 8MiB: larger responses are not stored */
+        uint64_t lock_timeout_ms; /* default 1s: how long an identical miss waits for the first */
     } cache;
 
     struct {

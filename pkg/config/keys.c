@@ -421,6 +421,9 @@ const keydef oe_config_keys[] = {
      "Memory for cached responses. Least recently used entries are evicted beyond it."},
     {"cache.max_object", T_SIZE, OFF(cache.max_object), 0, "8MiB", 0, NULL, 1, 0, NULL,
      "Largest response body that is cached. Larger responses are passed through."},
+    {"cache.lock_timeout", T_DURATION, OFF(cache.lock_timeout_ms), 0, "1s", 0, NULL, 0, 60 * SEC, NULL,
+     "How long a request waits for an identical one already fetching the same URL before going upstream itself "
+     "(`0`: as long as that fetch takes)."},
 
     {"acme.enabled", T_ENUM, OFF(acme.enabled), 0, "auto", 0, tristates, 0, 0, NULL,
      "`auto` turns ACME on when `domains` is set and `tls.cert_file` is not. `true` requires `domains`."},

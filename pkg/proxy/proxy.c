@@ -55,7 +55,8 @@ static void strip_forwarding(h2o_headers_t *headers, h2o_iovec_t extra)
                                         {H2O_STRLIT("x-real-ip")},        {H2O_STRLIT("forwarded")}};
     for (size_t i = headers->size; i-- > 0;) {
         const h2o_iovec_t *name = headers->entries[i].name;
-        int drop = name == &H2O_TOKEN_X_FORWARDED_FOR->buf || h2o_memis(name->base, name->len, extra.base, extra.len);
+        int drop = name == &H2O_TOKEN_X_FORWARDED_FOR->buf ||
+                   (extra.len != 0 && h2o_memis(name->base, name->len, extra.base, extra.len));
         for (size_t n = 0; !drop && n < sizeof(names) / sizeof(names[0]); n++)
             drop = h2o_memis(name->base, name->len, names[n].base, names[n].len);
         if (drop)
@@ -83,8 +84,8 @@ static h2o_iovec_t joined_xff(h2o_req_t *req)
 
 /* Request heads that libh2o lets through but that must not reach the upstream: an
  * HPACK-decoded header list far beyond what HTTP/1 is allowed (libh2o 2.2.5 has no
- * limit on the decoded size over HTTP/2), and a bad or missing Host over HTTP/1.1
- * (RFC 9112 §3.2). Returns 1 when it answered. */
+ * limit on the decoded size over HTTP/2), and over HTTP/1.1 a bad or missing Host
+ * (RFC 9112 §3.2) or obsolete line folding (§5.2). Returns 1 when it answered. */
 static int refuse_bad_head(h2o_req_t *req)
 {
     size_t total = 0;
@@ -97,6 +98,9 @@ static int refuse_bad_head(h2o_req_t *req)
     if (req->version >= 0x200)
         return 0;
     const char *why = NULL;
+    for (size_t i = 0; i < req->headers.size && why == NULL; i++)
+        if (req->headers.entries[i].name->len == 0) /* libh2o's parser keeps obs-fold lines nameless */
+            why = "Obsolete line folding is not accepted (RFC 9112 §5.2).";
     /* without a Host header libh2o substitutes the host configuration's own name */
     int no_host =
         req->input.authority.base == NULL || req->input.authority.base == req->hostconf->authority.hostport.base;

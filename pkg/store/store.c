@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 static void seterr(char *err, size_t errlen, const char *what, const char *path, int e)
@@ -118,9 +119,16 @@ int oe_store_check_writable(const char *dir, char *err, size_t errlen)
         return -1;
     }
     int rc = 0;
+    struct statvfs vfs;
     if (write_all(fd, "probe\n", 6) != 0 || fsync(fd) != 0) {
         int e = errno;
         snprintf(err, errlen, "state directory %s is not writable (%s while writing a probe file)", dir, strerror(e));
+        rc = -1;
+    } else if (fstatvfs(fd, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < OE_STORE_MIN_FREE) {
+        /* a certificate ordered now could not be saved: it would spend the CA's quota for nothing */
+        snprintf(err, errlen,
+                 "state directory %s has less than %u KiB free: free some space before certificates can be saved", dir,
+                 OE_STORE_MIN_FREE / 1024);
         rc = -1;
     }
     close(fd);

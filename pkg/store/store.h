@@ -12,7 +12,10 @@
 
 /* Creates dir (and parents) with mode 0700 if missing. */
 int oe_store_mkdirs(const char *dir, char *err, size_t errlen);
-/* Proves dir is writable by creating, syncing and removing a probe file. */
+#define OE_STORE_MIN_FREE (32u * 1024) /* room a certificate, its key and the state need */
+
+/* Proves dir is writable by creating, syncing and removing a probe file, and that it has
+ * at least OE_STORE_MIN_FREE bytes free. */
 int oe_store_check_writable(const char *dir, char *err, size_t errlen);
 /* Atomically replaces dir/name with data. */
 int oe_store_write(const char *dir, const char *name, const void *data, size_t len, mode_t mode, char *err,

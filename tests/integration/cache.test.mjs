@@ -20,7 +20,8 @@ describe('edge cache', () => {
     let up, edge, h2, br;
     before(async () => {
         up = await startAssets();
-        edge = await startEdge({ config: { upstream: up.url } });
+        // a long cache.lock_timeout: the coalescing test's upstream takes 1.5 s
+        edge = await startEdge({ config: { upstream: up.url, cache: { lock_timeout: '30s' } } });
         h2 = await h2Connect(edge.httpsPort);
         br = await edgeOffersBrotli(edge.httpsPort);
     });

@@ -869,6 +869,7 @@ static const char *const all_keys[] = {
     "cache.enabled",
     "cache.max_size",
     "cache.max_object",
+    "cache.lock_timeout",
     "acme.enabled",
     "acme.directory",
     "acme.email",
