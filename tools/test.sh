@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the suite needs (Debian packages, Node's ws),
-# builds, lints, runs the whole suite, fuzzes each libFuzzer target for a bounded time,
+# builds, lints, runs the whole suite, a short throughput guard against nginx, fuzzes each
+# libFuzzer target for a bounded time,
 # runs the non-timing tests under Valgrind, then the whole suite again under
 # AddressSanitizer + UBSan.
 #   ./tools/test.sh            everything (what CI runs)
@@ -34,6 +35,7 @@ case "$mode" in
     tools/lint.sh
     [ -x .ci/deploy-checks.sh ] && .ci/deploy-checks.sh
     normal
+    tools/bench-guard.sh # a few seconds of load: fails only on a gross regression (< 0.5x nginx)
     FUZZ_TIME=${FUZZ_TIME:-10} tools/fuzz.sh
     tools/valgrind.sh "$here/build"
     asan

@@ -406,7 +406,8 @@ static void setup_globalconf(oe_server_t *srv)
     const oe_config_t *cfg = srv->cfg;
     h2o_globalconf_t *gc = &srv->gc;
     h2o_config_init(gc);
-    gc->server_name = h2o_iovec_init(H2O_STRLIT("ott-edge"));
+    /* no Server header of our own: the upstream's passes (preserve_server_header); one, not two */
+    gc->server_name = h2o_iovec_init(H2O_STRLIT(""));
     gc->handshake_timeout = cfg->client.handshake_timeout_ms;
     gc->http1.req_timeout = cfg->client.request_timeout_ms;
     gc->http2.idle_timeout = cfg->client.idle_timeout_ms;
