@@ -12,17 +12,7 @@
 #include <string.h>
 
 #include "acme/jws.h"
-
-static int passed, failed;
-#define CHECK(cond)                                                                                                    \
-    do {                                                                                                               \
-        if (cond)                                                                                                      \
-            passed++;                                                                                                  \
-        else {                                                                                                         \
-            failed++;                                                                                                  \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                                            \
-        }                                                                                                              \
-    } while (0)
+#include "check.h"
 
 static int b64_is(const char *in, size_t len, const char *want)
 {
@@ -368,6 +358,5 @@ int main(void)
     test_alpn_cert();
     test_ip();
     test_ari_id();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return CHECK_DONE();
 }

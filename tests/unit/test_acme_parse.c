@@ -6,17 +6,8 @@
 #include <string.h>
 
 #include "acme/acme_parse.h"
+#include "check.h"
 
-static int passed, failed;
-#define CHECK(cond)                                                                                                    \
-    do {                                                                                                               \
-        if (cond)                                                                                                      \
-            passed++;                                                                                                  \
-        else {                                                                                                         \
-            failed++;                                                                                                  \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                                            \
-        }                                                                                                              \
-    } while (0)
 #define S(x) x, strlen(x)
 
 static void test_problem(void)
@@ -205,7 +196,7 @@ static void test_random(void)
         oe_acme_parse_timestamp(buf, cut, &t);
         oe_acme_parse_renewal_info(buf, cut, &t, &t2);
     }
-    passed++;
+    CHECK_PASS();
 }
 
 int main(void)
@@ -217,6 +208,5 @@ int main(void)
     test_time();
     test_schedule();
     test_random();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return CHECK_DONE();
 }

@@ -9,17 +9,7 @@
 
 #include "acme/jws.h"
 #include "challenge/challenge.h"
-
-static int passed, failed;
-#define CHECK(cond)                                                                                                    \
-    do {                                                                                                               \
-        if (cond)                                                                                                      \
-            passed++;                                                                                                  \
-        else {                                                                                                         \
-            failed++;                                                                                                  \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                                            \
-        }                                                                                                              \
-    } while (0)
+#include "check.h"
 
 /* Handshakes a client offering alpn (wire format) with SNI against server ctx; returns 1
  * on success and copies the selected protocol. */
@@ -170,6 +160,5 @@ int main(void)
     oe_challenge_clear();
     CHECK(oe_challenge_alpn_ctx("a.example") == NULL);
 
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return CHECK_DONE();
 }
