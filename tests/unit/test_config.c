@@ -977,16 +977,32 @@ static void test_every_key_env_and_docs(void)
         fclose(f);
     }
     CHECK(doc != NULL && len > 0, "docs/configuration.md readable at %s", docpath);
+    /* the README carries the same table */
+    char readmepath[PATH_MAX], *readme = NULL;
+    snprintf(readmepath, sizeof(readmepath), "%.*s/../../README.md", slash ? (int)(slash - __FILE__) : 1,
+             slash ? __FILE__ : ".");
+    if ((f = fopen(readmepath, "r")) != NULL) {
+        readme = calloc(1, 1 << 20);
+        if (readme != NULL && fread(readme, 1, (1 << 20) - 1, f) == 0) {
+            free(readme);
+            readme = NULL;
+        }
+        fclose(f);
+    }
+    CHECK(readme != NULL, "README.md readable at %s", readmepath);
     {
         size_t rlen = 0;
         FILE *m = open_memstream(&ref, &rlen);
         oe_config_print_reference(m);
         fclose(m);
     }
-    for (line = strtok_r(ref, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save), rows++)
+    for (line = strtok_r(ref, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save), rows++) {
         CHECK(doc == NULL || strstr(doc, line) != NULL, "docs/configuration.md lacks the generated row:\n%s", line);
+        CHECK(readme == NULL || strstr(readme, line) != NULL, "README.md lacks the generated row:\n%s", line);
+    }
     CHECK(rows == 2 + sizeof(all_keys) / sizeof(all_keys[0]), "reference has a row per key (%zu)", rows);
     free(ref);
+    free(readme);
 
     for (i = 0; i < sizeof(all_keys) / sizeof(all_keys[0]); i++) {
         char var[200], *env[] = {var, NULL};
