@@ -329,9 +329,14 @@ static int lookup(reqstate_t *st)
 
     oe_cache_obj_t *m = oe_cache_store_get(store, st->base.base, st->base.len, oe_now_ms());
     if (m != NULL) {
+        int pass = m->kind == OE_CACHE_PASS;
         if (m->kind == OE_CACHE_VARY)
             key = vary_key(req, st->base, m->vary);
         oe_cache_obj_release(m);
+        if (pass) { /* known uncacheable: straight upstream, without a second trip to the store */
+            __atomic_fetch_add(&stat_misses, 1, __ATOMIC_RELAXED);
+            return -1;
+        }
     }
 
     waiter_t *w = NULL;
