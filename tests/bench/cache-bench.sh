@@ -109,18 +109,6 @@ fi
 cd "$work" || exit 1
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
     -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout key.pem -out cert.pem 2>/dev/null || exit 1
-cat >client-openssl.cnf <<'EOF'
-openssl_conf = bench_conf
-[bench_conf]
-ssl_conf = bench_ssl
-[bench_ssl]
-system_default = bench_tls
-[bench_tls]
-MinProtocol = TLSv1.3
-MaxProtocol = TLSv1.3
-Ciphersuites = TLS_AES_128_GCM_SHA256
-Groups = X25519
-EOF
 
 wait_url() { # url: bounded wait for any HTTP answer
     for _ in $(seq 100); do curl -sk -o /dev/null --max-time 1 "$1" && return 0; sleep 0.1; done
@@ -173,7 +161,7 @@ upcount() {
 run_wrk() { # url [accept-encoding] -> "req/s MB/s"
     local hdr=()
     [ -n "${2:-}" ] && hdr=(-H "Accept-Encoding: $2")
-    OPENSSL_CONF=$work/client-openssl.cnf timeout $((secs + 30)) wrk -t2 -c64 -d"${secs}s" "${hdr[@]}" "$1" >"$work/wrk.out" 2>&1
+    OPENSSL_CONF=$here/client-openssl.cnf timeout $((secs + 30)) wrk -t2 -c64 -d"${secs}s" "${hdr[@]}" "$1" >"$work/wrk.out" 2>&1
     local rps tr
     rps=$(awk '/^Requests\/sec/ {print $2}' "$work/wrk.out")
     tr=$(awk '/^Transfer\/sec/ {print $2}' "$work/wrk.out")

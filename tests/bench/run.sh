@@ -266,19 +266,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -s
 cat cert.pem key.pem >cert+key.pem
 cert=$work/cert.pem key=$work/key.pem
 # The clients' TLS: 1.3 only, one suite, one group (wrk takes it from OPENSSL_CONF)
-cat >client-openssl.cnf <<'EOF'
-openssl_conf = bench_conf
-[bench_conf]
-ssl_conf = bench_ssl
-[bench_ssl]
-system_default = bench_tls
-[bench_tls]
-MinProtocol = TLSv1.3
-MaxProtocol = TLSv1.3
-Ciphersuites = TLS_AES_128_GCM_SHA256
-Groups = X25519
-EOF
-client_conf=$work/client-openssl.cnf
+client_conf=$here/client-openssl.cnf
 
 body_1k=$(head -c 1024 /dev/zero | tr '\0' 'a')
 start_upstream() {
