@@ -130,6 +130,10 @@ char *oe_metrics_render(void)
             SUM(upstream_errors));
     counter(&o, "ott_edge_upstream_timeouts_total", "Requests answered 504 because the upstream was too slow.",
             SUM(upstream_timeouts));
+    counter(&o, "ott_edge_upstream_connections_opened_total",
+            "Upstream connections opened for requests (keep-alive pool empty).", SUM(upstream_connects));
+    counter(&o, "ott_edge_upstream_connections_reused_total",
+            "Requests sent on an idle kept-alive upstream connection.", SUM(upstream_reused));
     counter(&o, "ott_edge_tls_handshake_errors_total", "TLS handshakes that failed or timed out.",
             SUM(tls_handshake_errors));
     counter(&o, "ott_edge_acme_tls_alpn_challenges_total", "TLS-ALPN-01 validation handshakes answered.",

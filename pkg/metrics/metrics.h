@@ -25,6 +25,8 @@ typedef struct oe_metrics_worker {
     uint64_t ws_closed;
     uint64_t upstream_errors;   /* 502 from the upstream side */
     uint64_t upstream_timeouts; /* 504 */
+    uint64_t upstream_connects; /* new upstream connections opened for requests */
+    uint64_t upstream_reused;   /* requests sent on an idle kept-alive connection */
     uint64_t tls_handshake_errors;
     uint64_t acme_tls_alpn_served;
     uint64_t http01_served;

@@ -124,6 +124,31 @@ describe('keep-alive pool to the upstream', () => {
             }
             const used = (await conns(up)) - c0;
             assert.ok(used <= 1, `5 sequential requests used ${used} new upstream connections`);
+            // ...through ott-edge's per-worker pool (pkg/proxy/pool.c), not libh2o's cross-thread one
+            const m = (await adminGet(edge, '/metrics')).body;
+            const reused = Number((m.match(/^ott_edge_upstream_connections_reused_total (\d+)$/m) || [])[1]);
+            const opened = Number((m.match(/^ott_edge_upstream_connections_opened_total (\d+)$/m) || [])[1]);
+            assert.ok(reused >= 4, `reused ${reused} (opened ${opened}): the per-worker pool is not in use`);
+            assert.ok(opened >= 1 && opened <= 3, `opened ${opened}`);
+        } finally {
+            await edge.stop();
+            await up.stop();
+        }
+    });
+
+    it('closes idle upstream connections after proxy.upstream_keepalive', { timeout: T }, async () => {
+        const up = await startUpstream();
+        const edge = await startEdge({ config: { upstream: up.url, proxy: { health_interval: '1h', upstream_keepalive: '1s' } } });
+        const open = async () => JSON.parse((await httpGet(`${up.url}/count`)).body).open;
+        try {
+            const rs = await Promise.all(Array.from({ length: 4 }, () => httpsGet(edge.httpsPort, '/debug/headers')));
+            for (const r of rs) assert.equal(r.status, 200);
+            assert.ok((await open()) >= 1, 'no upstream connection kept open after the requests');
+            await sleep(300);
+            assert.ok((await open()) >= 1, 'idle upstream connections closed long before the keep-alive time');
+            await waitFor(async () => (await open()) === 0, 3000, 'idle upstream connections closed after 1 s');
+            // and the next request opens a fresh one
+            assert.equal((await httpsGet(edge.httpsPort, '/debug/headers')).status, 200);
         } finally {
             await edge.stop();
             await up.stop();

@@ -10,7 +10,7 @@
 //   /slow?ms=N       answers after N ms
 //   /big?kb=N        N KiB body
 //   /count           requests seen per path and connections used (JSON: total, connections,
-//                    paths); /count?path=/x → {"path":"/x","count":n}
+//                    open (of those, open now), paths); /count?path=/x → {"path":"/x","count":n}
 //   /status/<code>   answers with that status code and a tiny JSON body
 // /api/* routes match case-insensitively and with one trailing slash, like Express.
 //
@@ -41,6 +41,7 @@ const PING_MS = process.env.OTT_UPSTREAM_PING_MS !== undefined ? Number(process.
 const counts = new Map(); // path -> requests seen
 let totalRequests = 0;
 let connections = 0; // TCP connections that carried at least one request other than /count
+let openConnections = 0; // of those, still open now
 const rooms = new Map(); // name -> Set of sockets
 
 const INDEX_HTML = `<!doctype html>
@@ -101,6 +102,8 @@ function handle(req, res, body) {
         if (!req.socket.ottCounted) {
             req.socket.ottCounted = true;
             connections++;
+            openConnections++;
+            req.socket.once('close', () => openConnections--);
         }
     }
 
@@ -145,7 +148,7 @@ function handle(req, res, body) {
     if (p === '/count') {
         const one = url.searchParams.get('path');
         if (one !== null) return json(res, 200, { path: one, count: counts.get(one) || 0 });
-        return json(res, 200, { total: totalRequests, connections, paths: Object.fromEntries(counts) });
+        return json(res, 200, { total: totalRequests, connections, open: openConnections, paths: Object.fromEntries(counts) });
     }
     const st = /^\/status\/(\d{3})$/.exec(p);
     if (st) return json(res, Number(st[1]), { status: Number(st[1]) });
