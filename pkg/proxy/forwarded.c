@@ -6,17 +6,35 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Dotted quad of 4 bytes. glibc's inet_ntop formats IPv4 with sprintf, which was 3.5% of
+ * the instructions of a proxied HTTP/1.1 request (callgrind); this runs once per request. */
+static void ipv4_ntop(const unsigned char *b, char *buf, size_t cap)
+{
+    char tmp[16], *p = tmp;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100)
+            *p++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+        *p++ = i < 3 ? '.' : '\0';
+    }
+    if ((size_t)(p - tmp) <= cap)
+        memcpy(buf, tmp, (size_t)(p - tmp));
+}
+
 void oe_forwarded_ntop(const struct sockaddr *sa, char *buf, size_t cap)
 {
     buf[0] = '\0';
     if (sa == NULL)
         return;
     if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, (socklen_t)cap);
+        ipv4_ntop((const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr, buf, cap);
     } else if (sa->sa_family == AF_INET6) {
         const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
         if (IN6_IS_ADDR_V4MAPPED(a))
-            inet_ntop(AF_INET, a->s6_addr + 12, buf, (socklen_t)cap);
+            ipv4_ntop(a->s6_addr + 12, buf, cap);
         else
             inet_ntop(AF_INET6, a, buf, (socklen_t)cap);
     }

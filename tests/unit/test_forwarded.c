@@ -86,6 +86,27 @@ int main(void)
     CHECK(commas == OE_FWD_MAX_HOPS, "kept %d hops + peer, got %d commas", OE_FWD_MAX_HOPS, commas);
     CHECK(strstr(r.xff, "192.0.2.249, 10.1.2.3") != NULL, "rightmost hops kept: %s", r.xff);
 
+    /* IPv4 formatting agrees with inet_ntop on edge values and a spread of addresses */
+    int ntop_bad = 0;
+    char want[INET_ADDRSTRLEN], got[OE_FWD_IP_MAX];
+    for (unsigned long v = 0; v <= 0xffffffffUL && !ntop_bad; v += 0x01010101UL / 7 + 13) {
+        unsigned long vs[] = {v, 0, 0xffffffffUL, 0x0a006409UL, 0x7f000001UL, 0x01020300UL};
+        for (size_t k = 0; k < sizeof(vs) / sizeof(vs[0]) && !ntop_bad; k++) {
+            struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl((uint32_t)vs[k])};
+            inet_ntop(AF_INET, &sin.sin_addr, want, sizeof(want));
+            oe_forwarded_ntop((struct sockaddr *)&sin, got, sizeof(got));
+            ntop_bad = strcmp(want, got) != 0;
+        }
+    }
+    CHECK(!ntop_bad, "ntop %s, got %s", want, got);
+    struct sockaddr_in6 mapped = {.sin6_family = AF_INET6};
+    inet_pton(AF_INET6, "::ffff:192.0.2.200", &mapped.sin6_addr);
+    char ip[OE_FWD_IP_MAX];
+    oe_forwarded_ntop((struct sockaddr *)&mapped, ip, sizeof(ip));
+    CHECK(strcmp(ip, "192.0.2.200") == 0, "mapped v4 shown as v4, got %s", ip);
+    oe_forwarded_ntop((struct sockaddr *)&mapped, ip, 8);
+    CHECK(ip[0] == '\0', "too small a buffer gets an empty string, got %s", ip);
+
     /* no trusted list at all */
     r = run("127.0.0.1", NULL, 0, "1.1.1.1", NULL);
     CHECK(!r.trusted && strcmp(r.xff, "127.0.0.1") == 0, "empty trust list");
