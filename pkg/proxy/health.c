@@ -1,13 +1,18 @@
 /* health — upstream health for /readyz: an active prober thread plus what proxied
- * requests observe. See proxy.h. */
-#include <curl/curl.h>
+ * requests observe. See proxy.h. The prober's GET is httpget's plain-socket client: one
+ * new connection per probe, 1 s to connect, 2 s in all. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "httpget/httpget.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "proxy/proxy.h"
+
+#define PROBE_TIMEOUT_MS         2000
+#define PROBE_CONNECT_TIMEOUT_MS 1000
+#define PROBE_RESPONSE_MAX       1024 /* the status line is all that is looked at */
 
 static uint64_t last_ok_ms, last_fail_ms; /* monotonic ms, atomics */
 static uint64_t interval_ms = 5000;
@@ -17,6 +22,9 @@ static pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t stop_cond = PTHREAD_COND_INITIALIZER;
 static int stop_requested;
 static char probe_url[1024];
+static char probe_host[256];
+static uint16_t probe_port;
+static char probe_path[1024];
 
 void oe_proxy_health_observe(int ok)
 {
@@ -48,29 +56,28 @@ int oe_proxy_health_ok(const char **reason)
     return 1;
 }
 
-static size_t discard(char *p, size_t size, size_t n, void *u)
+static void probe_once(int *was_ok)
 {
-    (void)p;
-    (void)u;
-    return size * n;
-}
-
-static void probe_once(CURL *c, int *was_ok)
-{
-    long status = 0;
-    CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    int ok = rc == CURLE_OK && status > 0 && status < 500;
+    oe_httpget_req_t req = {.host = probe_host,
+                            .port = probe_port,
+                            .path = probe_path,
+                            .user_agent = "ott-edge-health/" OE_VERSION,
+                            .head_only = 1,
+                            .timeout_ms = PROBE_TIMEOUT_MS,
+                            .connect_timeout_ms = PROBE_CONNECT_TIMEOUT_MS};
+    oe_httpget_resp_t resp;
+    char buf[PROBE_RESPONSE_MAX], e[256];
+    int rc = oe_httpget(&req, buf, sizeof(buf), &resp, e, sizeof(e));
+    int ok = rc == OE_HTTPGET_OK && resp.status < 500;
     oe_proxy_health_observe(ok);
     if (ok != *was_ok) {
         char st[16];
-        snprintf(st, sizeof(st), "%ld", status);
+        snprintf(st, sizeof(st), "%d", resp.status);
         if (ok)
             oe_log(OE_LOG_INFO, "upstream_up", "url", probe_url, "status", st, NULL);
         else
             oe_log(OE_LOG_WARN, "upstream_down", "url", probe_url, "status", st, "error",
-                   rc != CURLE_OK ? curl_easy_strerror(rc) : "server error", NULL);
+                   rc != OE_HTTPGET_OK ? e : "server error", NULL);
         *was_ok = ok;
     }
 }
@@ -78,22 +85,11 @@ static void probe_once(CURL *c, int *was_ok)
 static void *prober_main(void *arg)
 {
     (void)arg;
-    CURL *c = curl_easy_init();
-    if (c == NULL)
-        return NULL;
-    curl_easy_setopt(c, CURLOPT_URL, probe_url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "ott-edge-health/" OE_VERSION);
-    curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L); /* never race the upstream's idle close */
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
     int was_ok = -1;
     pthread_mutex_lock(&stop_lock);
     while (!stop_requested) {
         pthread_mutex_unlock(&stop_lock);
-        probe_once(c, &was_ok);
+        probe_once(&was_ok);
         pthread_mutex_lock(&stop_lock);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -104,7 +100,6 @@ static void *prober_main(void *arg)
             ;
     }
     pthread_mutex_unlock(&stop_lock);
-    curl_easy_cleanup(c);
     return NULL;
 }
 
@@ -114,6 +109,24 @@ int oe_proxy_health_start(const oe_config_t *cfg, char *err, size_t errlen)
     while (n > 0 && cfg->upstream[n - 1] == '/')
         n--;
     snprintf(probe_url, sizeof(probe_url), "%.*s%s", (int)n, cfg->upstream, cfg->proxy.health_path);
+    /* "http://host:port" (checked by the config): the authority is what follows "http://" */
+    char authority[300];
+    if (n <= 7 || n - 7 >= sizeof(authority)) {
+        snprintf(err, errlen, "proxy: cannot probe the upstream %s", cfg->upstream);
+        return -1;
+    }
+    memcpy(authority, cfg->upstream + 7, n - 7);
+    authority[n - 7] = '\0';
+    if (oe_config_split_hostport(authority, probe_host, sizeof(probe_host), &probe_port) != 0 ||
+        probe_host[0] == '\0') {
+        snprintf(err, errlen, "proxy: cannot probe the upstream %s (use http://host:port)", cfg->upstream);
+        return -1;
+    }
+    if (strlen(cfg->proxy.health_path) >= sizeof(probe_path)) {
+        snprintf(err, errlen, "proxy: proxy.health_path is too long");
+        return -1;
+    }
+    snprintf(probe_path, sizeof(probe_path), "%s", cfg->proxy.health_path);
     interval_ms = cfg->proxy.health_interval_ms > 0 ? cfg->proxy.health_interval_ms : 5000;
     stop_requested = 0;
     if (pthread_create(&prober, NULL, prober_main, NULL) != 0) {
