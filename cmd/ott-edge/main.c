@@ -5,7 +5,6 @@
  * signals (SIGTERM/SIGINT drain, SIGHUP reload, SIGCHLD in entrypoint mode), and the
  * exit code. Everything else lives in pkg/.
  */
-#include <curl/curl.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -243,7 +242,6 @@ static int run(const args_t *a, oe_config_t *cfg)
     /* every thread inherits this mask: only this one receives the signals */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     /* every idle WebSocket is a descriptor: take all the kernel allows us */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

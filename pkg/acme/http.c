@@ -1,20 +1,23 @@
 /*
- * http — libcurl transport for the ACME client (see http.h).
+ * http — libcurl transport for the ACME client (see http.h). libcurl is reached through
+ * curl_api's table (loaded on first use), never linked.
  */
 #include "acme/http.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "acme/curl_api.h"
 
 #ifndef OE_VERSION
 #define OE_VERSION "dev"
 #endif
 
 struct oe_acme_http {
+    const oe_curl_api_t *cu;
     CURL *curl;
     char *ca_file;
     const int *stop;
@@ -29,14 +32,18 @@ struct xfer {
 
 oe_acme_http_t *oe_acme_http_new(const char *ca_file, const int *stop, char *err, size_t errlen)
 {
+    const oe_curl_api_t *cu = oe_curl_api(err, errlen);
+    if (cu == NULL)
+        return NULL;
     oe_acme_http_t *h = calloc(1, sizeof(*h));
-    if (!h || !(h->curl = curl_easy_init())) {
+    if (!h || !(h->curl = cu->easy_init())) {
         free(h);
         snprintf(err, errlen, "cannot initialise libcurl");
         return NULL;
     }
+    h->cu = cu;
     if (ca_file && !(h->ca_file = strdup(ca_file))) {
-        curl_easy_cleanup(h->curl);
+        cu->easy_cleanup(h->curl);
         free(h);
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -49,7 +56,7 @@ void oe_acme_http_free(oe_acme_http_t *h)
 {
     if (!h)
         return;
-    curl_easy_cleanup(h->curl);
+    h->cu->easy_cleanup(h->curl);
     free(h->ca_file);
     free(h);
 }
@@ -143,54 +150,55 @@ int oe_acme_http_do(oe_acme_http_t *h, const char *method, const char *url, cons
     struct xfer x = {.resp = resp};
     struct curl_slist *hdrs = NULL;
     CURL *c = h->curl;
+    const oe_curl_api_t *cu = h->cu;
     int is_post = strcmp(method, "POST") == 0, is_head = strcmp(method, "HEAD") == 0;
 
-    curl_easy_reset(c); /* keeps the connection cache */
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https"); /* RFC 8555 §6.1: HTTPS only */
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 60000L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "ott-edge/" OE_VERSION " libcurl");
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)h->stop);
+    cu->easy_reset(c); /* keeps the connection cache */
+    cu->easy_setopt(c, CURLOPT_URL, url);
+    cu->easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https"); /* RFC 8555 §6.1: HTTPS only */
+    cu->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    cu->easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    cu->easy_setopt(c, CURLOPT_TIMEOUT_MS, 60000L);
+    cu->easy_setopt(c, CURLOPT_USERAGENT, "ott-edge/" OE_VERSION " libcurl");
+    cu->easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
+    cu->easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    cu->easy_setopt(c, CURLOPT_WRITEDATA, &x);
+    cu->easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    cu->easy_setopt(c, CURLOPT_HEADERDATA, &x);
+    cu->easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    cu->easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    cu->easy_setopt(c, CURLOPT_XFERINFODATA, (void *)h->stop);
     if (h->ca_file)
-        curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
+        cu->easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
     if (is_head)
-        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+        cu->easy_setopt(c, CURLOPT_NOBODY, 1L);
     if (is_post) {
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/jose+json");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));
+        hdrs = cu->slist_append(hdrs, "Content-Type: application/jose+json");
+        cu->easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+        cu->easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));
     }
     if (accept) {
         char a[128];
         snprintf(a, sizeof(a), "Accept: %s", accept);
-        hdrs = curl_slist_append(hdrs, a);
+        hdrs = cu->slist_append(hdrs, a);
     }
-    hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    hdrs = cu->slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
+    cu->easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 
     h->errbuf[0] = '\0';
-    CURLcode rc = curl_easy_perform(c);
-    curl_slist_free_all(hdrs);
+    CURLcode rc = cu->easy_perform(c);
+    cu->slist_free_all(hdrs);
     if (rc != CURLE_OK) {
         if (x.too_large)
             snprintf(err, errlen, "%s %s: response larger than %u bytes", method, url, OE_ACME_BODY_MAX);
         else if (rc == CURLE_ABORTED_BY_CALLBACK)
             snprintf(err, errlen, "%s %s: stopped", method, url);
         else
-            snprintf(err, errlen, "%s %s: %s", method, url, h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
+            snprintf(err, errlen, "%s %s: %s", method, url, h->errbuf[0] ? h->errbuf : cu->easy_strerror(rc));
         oe_acme_resp_free(resp);
         return -1;
     }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+    cu->easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
     if (!resp->body) {
         resp->body = calloc(1, 1);
         if (!resp->body) {

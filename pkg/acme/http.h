@@ -1,5 +1,6 @@
 /*
- * http — the ACME client's HTTPS transport over libcurl.
+ * http — the ACME client's HTTPS transport over libcurl (loaded at run time by
+ * curl_api.h on the first oe_acme_http_new(); ott-edge is not linked against it).
  *
  * Owns: one CURL handle reused for every request (keep-alive to the CA), the trust
  * anchor for the CA (acme.ca_file or the system store), timeouts, a cap on response

@@ -17,7 +17,6 @@
 #define _GNU_SOURCE
 #include "acme/acme.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/rand.h>
@@ -31,6 +30,7 @@
 
 #include "acme/acme_parse.h"
 #include "acme/client.h"
+#include "acme/curl_api.h"
 #include "acme/jws.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -593,8 +593,13 @@ oe_acme_t *oe_acme_start(const oe_config_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "acme: state_dir is not set");
         return NULL;
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     char e[768];
+    /* libcurl is loaded (and initialised) here, not linked: a missing libcurl4 is a clear
+     * start-up error, never a crash in the manager thread later */
+    if (oe_curl_api(e, sizeof(e)) == NULL) {
+        snprintf(err, errlen, "acme: %s", e);
+        return NULL;
+    }
     if (oe_store_mkdirs(cfg->state_dir, e, sizeof(e)) != 0 ||
         oe_store_check_writable(cfg->state_dir, e, sizeof(e)) != 0) {
         snprintf(err, errlen, "acme: state_dir: %s", e);

@@ -5,7 +5,6 @@
 #include "acme/acme_parse.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -107,6 +106,28 @@ int oe_acme_parse_directory(const char *json, size_t len, oe_acme_directory_t *o
     return 0;
 }
 
+/* HTTP-date (RFC 9110 §5.6.7): IMF-fixdate, and the obsolete RFC 850 and asctime forms
+ * that recipients must accept. Returns -1 when s is none of them. */
+static time_t http_date(const char *s)
+{
+    static const char *const formats[] = {
+        "%a, %d %b %Y %H:%M:%S GMT", /* Sun, 06 Nov 1994 08:49:37 GMT */
+        "%A, %d-%b-%y %H:%M:%S GMT", /* Sunday, 06-Nov-94 08:49:37 GMT */
+        "%a %b %e %H:%M:%S %Y",      /* Sun Nov  6 08:49:37 1994 */
+    };
+    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+        struct tm tm;
+        memset(&tm, 0, sizeof(tm));
+        const char *end = strptime(s, formats[i], &tm);
+        if (end != NULL && *end == '\0') {
+            time_t t = timegm(&tm);
+            if (t != -1)
+                return t;
+        }
+    }
+    return -1;
+}
+
 int oe_acme_parse_retry_after(const char *value, size_t len, time_t now, uint64_t *out_s)
 {
     char buf[128];
@@ -135,7 +156,7 @@ int oe_acme_parse_retry_after(const char *value, size_t len, time_t now, uint64_
         *out_s = v;
         return 0;
     }
-    time_t t = curl_getdate(buf, NULL); /* RFC 1123 and the obsolete forms */
+    time_t t = http_date(buf);
     if (t == -1)
         return -1;
     uint64_t d = t > now ? (uint64_t)(t - now) : 0;

@@ -76,6 +76,10 @@ static void test_retry_after(void)
     CHECK(oe_acme_parse_retry_after(S("Wed, 21 Oct 2015 07:28:00 GMT"), now - 60, &s) == 0 && s == 60);
     CHECK(oe_acme_parse_retry_after(S("Wed, 21 Oct 2015 07:28:00 GMT"), now + 60, &s) == 0 && s == 0);
     CHECK(oe_acme_parse_retry_after(S("Wednesday, 21-Oct-15 07:28:00 GMT"), now - 1, &s) == 0 && s == 1);
+    CHECK(oe_acme_parse_retry_after(S("Wed Oct 21 07:28:00 2015"), now - 5, &s) == 0 && s == 5); /* asctime */
+    CHECK(oe_acme_parse_retry_after(S("Wed, 21 Oct 2015 07:28:00 GMT and more"), now, &s) == -1);
+    CHECK(oe_acme_parse_retry_after(S("Wed, 21 Oct 2015 07:28"), now, &s) == -1);
+    CHECK(oe_acme_parse_retry_after(S("Wed, 32 Oct 2015 07:28:00 GMT"), now, &s) == -1);
     CHECK(oe_acme_parse_retry_after(S("soon"), now, &s) == -1);
     CHECK(oe_acme_parse_retry_after(S("-5"), now, &s) == -1);
     CHECK(oe_acme_parse_retry_after(S(""), now, &s) == -1);
