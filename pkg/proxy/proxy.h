@@ -3,9 +3,8 @@
  *
  * Owns: proxy.block_paths, the forwarded-header surgery (trust rules in forwarded.c),
  * the reverse proxy to the upstream (libh2o's proxy: WebSocket tunnels; idle keep-alive
- * connections held per worker loop by pool.c), response touches (HSTS, small 502/504 error pages), per-request metrics and
- * the access log, and the upstream health state (health.c: an active prober plus what
- * proxied requests observe).
+ * connections held per worker loop by pool.c), response touches (HSTS, small 502/504 error pages), per-request metrics
+ * and the access log, and the upstream health state (health.c: an active prober plus what proxied requests observe).
  * Must not touch: listeners, TLS, connection accounting (server owns those).
  */
 #ifndef OE_PROXY_H
