@@ -3,6 +3,7 @@
 // and the keep-alive pool never racing Node's 5 s idle close.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import {
     slow, sleep, waitFor, freePort, startUpstream, startEdge, curl, httpGet, h2Connect, h2Request, httpsGet,
     adminGet, headerValues,
@@ -152,6 +153,42 @@ describe('keep-alive pool to the upstream', () => {
         } finally {
             await edge.stop();
             await up.stop();
+        }
+    });
+
+    it('never hands out an idle upstream connection that sent unasked-for bytes', { timeout: T }, async () => {
+        // A raw upstream that answers each request, then pushes a forged second response on
+        // the idle connection. Reusing that connection would give the next client the forged
+        // answer (response desync); the pool must drop it and open a new one.
+        let conns = 0, n = 0;
+        const raw = net.createServer((sock) => {
+            conns++;
+            let buf = '';
+            sock.on('data', (d) => {
+                buf += d.toString('latin1');
+                while (buf.includes('\r\n\r\n')) {
+                    buf = buf.slice(buf.indexOf('\r\n\r\n') + 4);
+                    const body = `real-${++n}`;
+                    sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: keep-alive\r\n\r\n${body}`);
+                    setTimeout(() => sock.destroyed || sock.write('HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged'), 50);
+                }
+            });
+            sock.on('error', () => {});
+        });
+        await new Promise((r) => raw.listen(0, '127.0.0.1', r));
+        const edge = await startEdge({ config: { upstream: `http://127.0.0.1:${raw.address().port}`, proxy: { health_interval: '1h' } } });
+        try {
+            const bodies = [];
+            for (let i = 0; i < 4; i++) {
+                const r = await httpsGet(edge.httpsPort, '/x');
+                bodies.push(`${r.status} ${r.body}`);
+                await sleep(300); // the forged bytes arrive while the connection is idle
+            }
+            assert.deepEqual(bodies.map((b) => b.replace(/real-\d+/, 'real')), Array(4).fill('200 real'), bodies.join(', '));
+            assert.ok(conns >= 4, `${conns} upstream connections for 4 requests: a poisoned one was reused`);
+        } finally {
+            await edge.stop();
+            await new Promise((r) => raw.close(r));
         }
     });
 
