@@ -14,6 +14,7 @@
 #include "cache/cache.h"
 #include "compress/compress.h"
 #include "h2o_compat.h"
+#include "http1/http1.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "proxy/proxy.h"
@@ -301,7 +302,7 @@ static void on_handshake(h2o_socket_t *sock, const char *err)
     } else if (h2o_memis(proto.base, proto.len, H2O_STRLIT("h2"))) {
         accept_h2(w, rec);
     } else {
-        h2o_http1_accept(&w->accept_https, sock, rec->connected_at);
+        oe_http1_accept(&w->accept_https, sock, rec->connected_at);
     }
 }
 
@@ -361,7 +362,7 @@ static void on_accept_http(h2o_socket_t *listener, const char *err)
             h2o_socket_close(sock);
             continue;
         }
-        h2o_http1_accept(&w->accept_http, sock, rec->connected_at);
+        oe_http1_accept(&w->accept_http, sock, rec->connected_at);
     }
 }
 
@@ -393,7 +394,8 @@ static void *worker_main(void *arg)
         oe_metrics_inc(&m->heartbeat_ms, oe_now_ms() - oe_metrics_get(&m->heartbeat_ms));
         if (!w->listeners_closed && __atomic_load_n(&srv->state, __ATOMIC_ACQUIRE) >= STATE_STOP_ACCEPTING) {
             close_listeners(w);
-            h2o_context_request_shutdown(&w->ctx); /* GOAWAY on HTTP/2, no keep-alive on HTTP/1 */
+            h2o_context_request_shutdown(&w->ctx); /* GOAWAY on HTTP/2 */
+            oe_http1_shutdown(&w->ctx);            /* idle HTTP/1 closed, busy ones close after */
             w->listeners_closed = 1;
         }
     }
