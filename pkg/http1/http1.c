@@ -234,7 +234,7 @@ static void handle_head(conn_t *c)
     /* from here on the request points into its own copy of the head */
     char *copy = h2o_mem_alloc_pool(&req->pool, (size_t)r);
     memcpy(copy, in->bytes, (size_t)r);
-#define REBASE(p) (copy + ((const char *)(p) - in->bytes))
+#define REBASE(p) (copy + ((const char *)(p)-in->bytes))
     c->head_len = (size_t)r;
     req->input.method = h2o_iovec_init(REBASE(method), mlen);
     req->input.path = h2o_iovec_init(REBASE(path), plen);
@@ -307,8 +307,8 @@ static void handle_head(conn_t *c)
         if (h2o_contains_token(connection.base, connection.len, H2O_STRLIT("close"), ','))
             req->http1_is_persistent = 0;
         else
-            req->http1_is_persistent = req->version >= 0x101 ||
-                                       h2o_contains_token(connection.base, connection.len, H2O_STRLIT("keep-alive"), ',');
+            req->http1_is_persistent = req->version >= 0x101 || h2o_contains_token(connection.base, connection.len,
+                                                                                   H2O_STRLIT("keep-alive"), ',');
         if (upgrade.base != NULL && h2o_contains_token(connection.base, connection.len, H2O_STRLIT("upgrade"), ','))
             req->upgrade = upgrade;
     } else {

@@ -6,16 +6,22 @@
 #include <strings.h>
 #include <sys/time.h>
 
-#include "cache/cache.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "proxy/exchange.h"
 #include "proxy/forwarded.h"
+#include "upstream/upstream.h"
 
 typedef struct {
     h2o_handler_t super;
     const oe_config_t *cfg;
     h2o_iovec_t real_ip_header; /* lower-cased; len 0 when unset */
 } pre_handler_t;
+
+typedef struct {
+    h2o_handler_t super;
+    oe_proxy_target_t target;
+} proxy_handler_t;
 
 typedef struct {
     h2o_filter_t super;
@@ -26,9 +32,6 @@ typedef struct {
     h2o_logger_t super;
     const oe_config_t *cfg;
 } access_logger_t;
-
-static h2o_url_t upstream_url;
-static h2o_proxy_config_vars_t proxy_vars;
 
 /* ---- requests --------------------------------------------------------------------- */
 
@@ -122,6 +125,16 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     pre_handler_t *self = (void *)_self;
     const oe_config_t *cfg = self->cfg;
 
+    if (req->version >= 0x200 && req->input.path.len == 0) {
+        /* RFC 9113 §8.3.1: an empty :path is malformed (libh2o would make it "/"). An
+         * errored send ends the stream with RST_STREAM(PROTOCOL_ERROR). */
+        static h2o_generator_t reset = {NULL, NULL};
+        req->res.status = 400;
+        req->res.reason = "Bad Request";
+        h2o_start_response(req, &reset);
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_ERROR);
+        return 0;
+    }
     if (refuse_bad_head(req))
         return 0;
 
@@ -205,88 +218,23 @@ void oe_proxy_send_error(h2o_req_t *req, int status, const char *reason, const c
     h2o_send_inline(req, body.base, body.len);
 }
 
-/* Replaces the body libh2o's proxy wrote for a gateway error with our page. */
-typedef struct {
-    h2o_ostream_t super;
-    h2o_iovec_t body;
-} error_ostream_t;
-
-static void error_do_send(h2o_ostream_t *_self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt,
-                          h2o_send_state_t state)
-{
-    error_ostream_t *self = (void *)_self;
-    (void)bufs;
-    (void)bufcnt;
-    if (h2o_send_state_is_in_progress(state) || h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
-        h2o_ostream_send_next(&self->super, req, NULL, 0, state);
-    } else {
-        h2o_ostream_send_next(&self->super, req, &self->body, 1, state);
-        self->body.len = 0;
-    }
-}
-
-/* The proxy logged why it failed; a timeout becomes 504, anything else stays 502. */
-static const char *gateway_error(h2o_req_t *req, int *is_timeout)
-{
-    *is_timeout = 0;
-    for (size_t i = 0; i < req->error_logs.size; i++) {
-        h2o_req_error_log_t *e = req->error_logs.entries + i;
-        if (strcmp(e->module, "lib/core/proxy.c") != 0)
-            continue;
-        if (h2o_strstr(e->msg.base, e->msg.len, H2O_STRLIT("timeout")) != SIZE_MAX)
-            *is_timeout = 1;
-        return "upstream";
-    }
-    return NULL;
-}
-
-static void log_gateway_error(h2o_req_t *req, int status)
-{
-    char path[512], why[256] = "", st[8];
-    for (size_t i = 0; i < req->error_logs.size; i++)
-        snprintf(why, sizeof(why), "%.*s", (int)req->error_logs.entries[i].msg.len,
-                 req->error_logs.entries[i].msg.base);
-    snprintf(path, sizeof(path), "%.*s", (int)req->path.len, req->path.base);
-    snprintf(st, sizeof(st), "%d", status);
-    oe_log(OE_LOG_WARN, "upstream_error", "status", st, "path", path, "error", why, NULL);
-}
-
 static void on_setup_ostream(h2o_filter_t *_self, h2o_req_t *req, h2o_ostream_t **slot)
 {
     resp_filter_t *self = (void *)_self;
     const oe_config_t *cfg = self->cfg;
-    int timeout;
-
-    if (req->res.status == 502 && gateway_error(req, &timeout) != NULL) {
-        oe_metrics_worker_t *m = oe_metrics_self();
-        int status = timeout ? 504 : 502;
-        const char *reason = timeout ? "Gateway Timeout" : "Bad Gateway";
-        const char *msg = timeout ? "The application did not answer in time. Try again in a moment."
-                                  : "The application is not reachable right now. Try again in a moment.";
-        oe_metrics_inc(timeout ? &m->upstream_timeouts : &m->upstream_errors, 1);
-        log_gateway_error(req, status);
-        oe_proxy_health_observe(0);
-        int json;
-        h2o_iovec_t body = error_body(req, status, reason, msg, &json);
-        req->res.status = status;
-        req->res.reason = reason;
-        req->res.content_length = body.len;
-        memset(&req->res.headers, 0, sizeof(req->res.headers));
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                       json ? "application/json" : "text/html; charset=utf-8",
-                       json ? sizeof("application/json") - 1 : sizeof("text/html; charset=utf-8") - 1);
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
-        error_ostream_t *os = (void *)h2o_add_ostream(req, sizeof(*os), slot);
-        os->super.do_send = error_do_send;
-        os->body = body;
-        slot = &os->super.next;
-    } else if (!path_is_blocked(cfg, req->path_normalized) && !oe_cache_served(req)) {
-        oe_proxy_health_observe(1); /* the upstream answered (not the edge cache) */
-    }
     if (cfg->hsts[0] != '\0' && h2o_find_header(&req->res.headers, H2O_TOKEN_STRICT_TRANSPORT_SECURITY, -1) == -1)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_STRICT_TRANSPORT_SECURITY, NULL, cfg->hsts,
                        strlen(cfg->hsts));
     h2o_setup_next_ostream(req, slot);
+}
+
+/* ---- the reverse proxy -------------------------------------------------------------- */
+
+static int on_proxy_req(h2o_handler_t *_self, h2o_req_t *req)
+{
+    proxy_handler_t *self = (void *)_self;
+    oe_proxy_exchange_start(req, &self->target);
+    return 0;
 }
 
 /* ---- metrics and access log -------------------------------------------------------- */
@@ -331,23 +279,17 @@ static void on_log(h2o_logger_t *_self, h2o_req_t *req)
 
 int oe_proxy_register(h2o_globalconf_t *gc, h2o_pathconf_t *pc, const oe_config_t *cfg, char *err, size_t errlen)
 {
-    if (h2o_url_parse(cfg->upstream, SIZE_MAX, &upstream_url) != 0) {
+    h2o_url_t url;
+    if (h2o_url_parse(cfg->upstream, SIZE_MAX, &url) != 0) {
         snprintf(err, errlen, "upstream: cannot parse \"%s\" as http://host:port", cfg->upstream);
         return -1;
     }
-    gc->proxy.io_timeout = cfg->proxy.upstream_timeout_ms;
-    gc->proxy.emit_x_forwarded_headers = 0; /* on_req sets them by the trust rules */
-    gc->proxy.emit_via_header = 0;
-    gc->proxy.preserve_x_forwarded_proto = 1;
-    gc->proxy.preserve_server_header = 1;
+    char host[256];
+    snprintf(host, sizeof(host), "%.*s", (int)url.host.len, url.host.base);
+    oe_upstream_server_t *srv = oe_upstream_server_new(cfg->upstream, host, h2o_url_get_port(&url), err, errlen);
+    if (srv == NULL)
+        return -1;
     gc->max_request_entity_size = cfg->proxy.max_body_size;
-
-    proxy_vars = (h2o_proxy_config_vars_t){0};
-    proxy_vars.io_timeout = cfg->proxy.upstream_timeout_ms;
-    proxy_vars.preserve_host = 1;
-    proxy_vars.keepalive_timeout = cfg->proxy.upstream_keepalive_ms;
-    proxy_vars.websocket.enabled = 1;
-    proxy_vars.websocket.timeout = cfg->proxy.websocket_idle_timeout_ms; /* finite: see libh2o notes */
 
     pre_handler_t *pre = (void *)h2o_create_handler(pc, sizeof(*pre));
     pre->super.on_req = on_req;
@@ -359,8 +301,14 @@ int oe_proxy_register(h2o_globalconf_t *gc, h2o_pathconf_t *pc, const oe_config_
         h2o_strtolower(lc, n);
         pre->real_ip_header = h2o_iovec_init(lc, n);
     }
-    h2o_proxy_register_reverse_proxy(pc, &upstream_url, &proxy_vars);
-    pc->error_log.emit_request_errors = 0; /* log_gateway_error() writes them structured */
+    proxy_handler_t *ph = (void *)h2o_create_handler(pc, sizeof(*ph));
+    ph->super.on_req = on_proxy_req;
+    uint64_t connect_ms = cfg->proxy.upstream_timeout_ms < 5000 ? cfg->proxy.upstream_timeout_ms : 5000;
+    ph->target = (oe_proxy_target_t){.server = srv,
+                                     .upstream_timeout_ms = cfg->proxy.upstream_timeout_ms,
+                                     .connect_timeout_ms = connect_ms,
+                                     .keepalive_ms = cfg->proxy.upstream_keepalive_ms,
+                                     .websocket_idle_ms = cfg->proxy.websocket_idle_timeout_ms};
     resp_filter_t *f = (void *)h2o_create_filter(pc, sizeof(*f));
     f->super.on_setup_ostream = on_setup_ostream;
     f->cfg = cfg;

@@ -1,0 +1,36 @@
+/* loop — see loop.h. */
+#include "loop/loop.h"
+
+typedef struct {
+    uint64_t ms;
+    h2o_timeout_t t;
+} slot_t;
+
+static __thread slot_t slots[OE_LOOP_MAX_TIMEOUTS];
+static __thread size_t nslots;
+static __thread h2o_loop_t *slots_loop;
+
+h2o_timeout_t *oe_loop_timeout(h2o_loop_t *loop, uint64_t ms)
+{
+    if (slots_loop != loop) { /* a thread has one loop; a new one (tests) starts afresh */
+        nslots = 0;
+        slots_loop = loop;
+    }
+    for (size_t i = 0; i < nslots; i++)
+        if (slots[i].ms == ms)
+            return &slots[i].t;
+    if (nslots < OE_LOOP_MAX_TIMEOUTS) {
+        slot_t *s = &slots[nslots++];
+        s->ms = ms;
+        h2o_timeout_init(loop, &s->t, ms);
+        return &s->t;
+    }
+    slot_t *best = NULL, *longest = &slots[0];
+    for (size_t i = 0; i < nslots; i++) {
+        if (slots[i].ms > longest->ms)
+            longest = &slots[i];
+        if (slots[i].ms > ms && (best == NULL || slots[i].ms < best->ms))
+            best = &slots[i];
+    }
+    return best != NULL ? &best->t : &longest->t;
+}
