@@ -25,6 +25,7 @@
 #include "server/server.h"
 #include "supervise/supervise.h"
 #include "tls/tls.h"
+#include "tunnel/tunnel.h"
 
 #define EXIT_CONFIG 2
 
@@ -223,6 +224,15 @@ static void drain(run_state_t *st, const sigset_t *set, uint64_t delay_ms)
         char n[32];
         snprintf(n, sizeof(n), "%llu", (unsigned long long)left);
         oe_log(OE_LOG_WARN, "drain_timeout", "still_busy", n, "msg", "closing what is left", NULL);
+    }
+    /* WebSockets still open end with a close frame (1001 Going Away), not a TCP reset:
+     * browsers tell a deploy from a network fault and reconnect at once */
+    if (oe_server_websockets(st->srv) > 0) {
+        oe_server_close_websockets(st->srv);
+        end = oe_now_ms() + OE_TUNNEL_CLOSE_WAIT_MS + 200;
+        while (oe_now_ms() < end && oe_server_websockets(st->srv) > 0)
+            if (wait_signal(set, 20) == SIGCHLD)
+                on_sigchld(st);
     }
 }
 

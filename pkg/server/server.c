@@ -22,6 +22,7 @@
 #include "server/h2guard.h"
 #include "server/http_listener.h"
 #include "tls/tls.h"
+#include "tunnel/tunnel.h"
 
 enum { STATE_RUNNING = 0, STATE_STOP_ACCEPTING = 1, STATE_STOPPING = 2 };
 
@@ -34,6 +35,7 @@ typedef struct worker {
     int fd_https, fd_http;
     h2o_socket_t *lis_https, *lis_http;
     int listeners_closed;
+    int websockets_closed;
     pthread_t thread;
     int started;
 } worker_t;
@@ -45,6 +47,7 @@ struct oe_server {
     unsigned nworkers;
     worker_t *workers;
     int state;
+    int close_websockets; /* drain: end every WebSocket with 1001 */
 };
 
 /* Per-connection record, kept as the socket's on_close data for its whole life. */
@@ -398,6 +401,10 @@ static void *worker_main(void *arg)
             oe_http1_shutdown(&w->ctx);            /* idle HTTP/1 closed, busy ones close after */
             w->listeners_closed = 1;
         }
+        if (!w->websockets_closed && __atomic_load_n(&srv->close_websockets, __ATOMIC_ACQUIRE)) {
+            oe_tunnel_close_all(OE_WS_GOING_AWAY);
+            w->websockets_closed = 1;
+        }
     }
     close_listeners(w);
     return NULL;
@@ -484,6 +491,21 @@ int oe_server_draining(void)
 void oe_server_stop_accepting(oe_server_t *srv)
 {
     __atomic_store_n(&srv->state, STATE_STOP_ACCEPTING, __ATOMIC_RELEASE);
+}
+
+void oe_server_close_websockets(oe_server_t *srv)
+{
+    __atomic_store_n(&srv->close_websockets, 1, __ATOMIC_RELEASE);
+}
+
+uint64_t oe_server_websockets(oe_server_t *srv)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        oe_metrics_worker_t *m = oe_metrics_worker(i);
+        n += oe_metrics_get(&m->ws_opened) - oe_metrics_get(&m->ws_closed);
+    }
+    return n;
 }
 
 uint64_t oe_server_busy(oe_server_t *srv, int count_websockets)

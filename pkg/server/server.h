@@ -30,6 +30,12 @@ int oe_server_draining(void);
 /* Drain, step 2: close the listening sockets and send HTTP/2 GOAWAY (asynchronous;
  * each worker does it on its next loop turn). */
 void oe_server_stop_accepting(oe_server_t *srv);
+/* Drain, step 3: every open WebSocket is ended with a 1001 close frame both ways (each
+ * worker on its next loop turn; the closing handshakes take at most
+ * OE_TUNNEL_CLOSE_WAIT_MS). Returns at once. */
+void oe_server_close_websockets(oe_server_t *srv);
+/* Open WebSockets (all workers). */
+uint64_t oe_server_websockets(oe_server_t *srv);
 /* Work still under way: in-flight requests + handshakes (+ open WebSockets when
  * count_websockets). */
 uint64_t oe_server_busy(oe_server_t *srv, int count_websockets);

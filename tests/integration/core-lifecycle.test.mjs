@@ -263,6 +263,7 @@ describe('SIGTERM drains', () => {
             assert.doesNotMatch(r.stdout, /\n200$/, 'the 20 s request cannot have finished');
             const info = await Promise.race([ws.closed, sleep(3000).then(() => null)]);
             assert.ok(info, 'WebSocket still open after the process exited');
+            assert.equal(info.code, 1001, 'a WebSocket left at the end of the drain gets a close frame: 1001 Going Away');
         } finally {
             await edge.stop();
         }

@@ -199,6 +199,11 @@ describe('SIGTERM with open WebSockets and in-flight requests', () => {
             assert.ok(ex.at >= DELAY + GRACE - 500, `exited ${ex.at} ms after SIGTERM, before the grace period ended, with WebSockets open`);
             const closes = await Promise.all(wss.map((ws) => Promise.race([ws.closed, sleep(3000).then(() => null)])));
             assert.ok(closes.every(Boolean), 'a WebSocket is still open after the process exited');
+            assert.deepEqual(
+                closes.map((c) => c.code),
+                closes.map(() => 1001),
+                'every WebSocket left after the grace period is ended with a 1001 close frame',
+            );
             console.log(`# faults-signals: SIGTERM: ${echoes} echoes during delay+grace, exit 0 after ${ex.at} ms, WebSocket close codes ${closes.map((c) => c.code).join(',')}`);
             s.destroy();
         } finally {
