@@ -3,16 +3,21 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "loop/loop.h"
 #include "metrics/metrics.h"
 
 #define MAX_IDLE_PER_THREAD 1024 /* beyond this a returned connection is closed */
+/* The kernel's receive buffer of an upstream socket, fixed (no autotuning to megabytes):
+ * when a client stops reading, the upstream feels the backpressure after this much. */
+#define UPSTREAM_RCVBUF (128 * 1024)
 
 struct oe_upstream_server {
     unsigned id; /* index into each thread's idle lists */
@@ -226,17 +231,25 @@ static void on_connected(h2o_socket_t *sock, const char *err)
     connect_done(c, sock, NULL);
 }
 
+/* A non-blocking connect on a socket set up before connect() (the receive buffer must be
+ * fixed before the handshake), handed to libh2o's loop like h2o_socket_connect() does. */
 static void start_connect(oe_upstream_connect_t *c, struct sockaddr *sa, socklen_t len)
 {
-    c->sock = h2o_socket_connect(c->ctx->loop, sa, len, on_connected);
-    if (c->sock == NULL) {
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), rcvbuf = UPSTREAM_RCVBUF;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    if (fd < 0 || (connect(fd, sa, len) != 0 && errno != EINPROGRESS)) {
+        if (fd >= 0)
+            close(fd);
         c->error = "cannot connect";
         h2o_timeout_link(c->ctx->loop, &c->ctx->zero_timeout, &c->later);
         return;
     }
+    c->sock = h2o_evloop_socket_create(c->ctx->loop, fd, H2O_SOCKET_FLAG_IS_CONNECTING);
     /* the owner reads the descriptor itself, so that it decides how much is read */
     h2o_socket_dont_read(c->sock, 1);
     c->sock->data = c;
+    h2o_socket_notify_write(c->sock, on_connected);
     oe_metrics_inc(&oe_metrics_self()->upstream_connects, 1);
 }
 

@@ -302,20 +302,42 @@ def continuation(a):
 
 
 def no_read(a):
-    c = Conn(a.host, a.port, a.servername, a.seconds + 5)
+    """--connections connections, each opening --count streams it never reads (window 0); once
+    all are open (within --seconds), holds them --hold seconds more."""
     t0 = time.monotonic()
     deadline = t0 + a.seconds
-    # SETTINGS_INITIAL_WINDOW_SIZE = 0: the server may send no DATA at all; no WINDOW_UPDATE either
-    c.start(deadline, settings=struct.pack(">HI", 0x4, 0), window_update=False)
     enc = hpack.Encoder()
     streams = max(1, min(a.count, 100))
-    for i in range(streams):
-        c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1 + 2 * i, request_block(enc, a.authority, a.path)), deadline)
-    while time.monotonic() < deadline and not c.closed:
-        c.pump(0.2)
-    r = c.result()
-    r.update({"sent": streams, "elapsed_s": round(time.monotonic() - t0, 3)})
-    c.close()
+    conns = []
+    for _ in range(max(1, a.connections)):
+        c = Conn(a.host, a.port, a.servername, a.seconds + 5)
+        # SETTINGS_INITIAL_WINDOW_SIZE = 0: the server may send no DATA at all; no WINDOW_UPDATE either
+        c.start(deadline, settings=struct.pack(">HI", 0x4, 0), window_update=False)
+        enc = hpack.Encoder()
+        for i in range(streams):
+            c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1 + 2 * i, request_block(enc, a.authority, a.path)), deadline)
+        conns.append(c)
+    opened_s = round(time.monotonic() - t0, 3)
+    if a.ready_file:
+        with open(a.ready_file, "w") as f:
+            f.write(str(len(conns)))
+    # with --hold: first until every stream got its response head (or --seconds), then --hold more
+    started = None
+    end = deadline
+    while time.monotonic() < end and not all(c.closed for c in conns):
+        for c in conns:
+            if not c.closed:
+                c.pump(0)
+        if a.hold > 0 and started is None and all(c.responses >= streams or c.closed for c in conns):
+            started = round(time.monotonic() - t0, 3)
+            end = time.monotonic() + a.hold
+        time.sleep(0.2)
+    r = conns[0].result()
+    r.update({"sent": streams, "connections": len(conns), "opened_in_s": opened_s, "all_started_in_s": started,
+              "responses_total": sum(c.responses for c in conns), "data_received_total": sum(c.data for c in conns),
+              "closed": all(c.closed for c in conns), "elapsed_s": round(time.monotonic() - t0, 3)})
+    for c in conns:
+        c.close()
     return r
 
 
@@ -387,11 +409,15 @@ def main():
     p.add_argument("--size", type=int, default=4000)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--values", nargs="*", default=["a\\rb", "a\\nb", "a\\x00b", "a\\r\\nx-injected: 1"])
+    p.add_argument("--connections", type=int, default=1, help="no-read: connections, each with --count streams")
+    p.add_argument("--hold", type=float, default=0, help="no-read: seconds to hold once all connections are open "
+                   "(0: until --seconds)")
     p.add_argument("--ready-file", default=None, help="idle: written with the number of open connections once they are up")
     a = p.parse_args()
     Conn.source = a.source
     a.seconds = min(a.seconds, 120.0)
     a.count = min(a.count, 1000000)
+    a.connections = min(a.connections, 1000)
     a.authority = a.authority or a.servername
     fn = {"rapid-reset": rapid_reset, "settings-flood": lambda x: flood(x, "settings"), "ping-flood": lambda x: flood(x, "ping"),
           "hpack-bomb": hpack_bomb, "continuation": continuation, "no-read": no_read, "idle": idle, "bad-header": bad_header}[a.mode]
