@@ -67,6 +67,10 @@ typedef struct oe_config {
         oe_strlist_t block_paths;           /* default [/api/status/metrics] */
         char *health_path;                  /* default "/api/status" */
         uint64_t health_interval_ms;        /* default 5s */
+        int tcp_keepalive;                  /* default 1: keepalive probes on client and upstream sockets */
+        uint64_t tcp_keepalive_idle_ms;     /* default 60s */
+        uint64_t tcp_keepalive_interval_ms; /* default 10s */
+        int tcp_keepalive_count;            /* default 6 */
     } proxy;
 
     struct {

@@ -386,6 +386,16 @@ const keydef oe_config_keys[] = {
     {"proxy.health_interval", T_DURATION, OFF(proxy.health_interval_ms), 0, "5s", 0, NULL, 100, TIMER_MAX, NULL,
      "How often `proxy.health_path` is polled (at least 100ms)."},
 
+    {"proxy.tcp_keepalive", T_BOOL, OFF(proxy.tcp_keepalive), 0, "true", 0, NULL, 0, 0, NULL,
+     "TCP keepalive probes on client and upstream connections, so that NAT and firewall mappings of idle WebSockets "
+     "stay open (OTT's nginx guide turns on `proxy_socket_keepalive` for the same reason)."},
+    {"proxy.tcp_keepalive_idle", T_DURATION, OFF(proxy.tcp_keepalive_idle_ms), 0, "60s", 0, NULL, SEC, 2 * HOUR, NULL,
+     "Idle time before the first keepalive probe (1s to 2h)."},
+    {"proxy.tcp_keepalive_interval", T_DURATION, OFF(proxy.tcp_keepalive_interval_ms), 0, "10s", 0, NULL, SEC, HOUR,
+     NULL, "Time between keepalive probes (1s to 1h)."},
+    {"proxy.tcp_keepalive_count", T_INT, OFF(proxy.tcp_keepalive_count), 0, "6", 0, NULL, 1, 100, NULL,
+     "Unanswered probes before the connection is dropped (1 to 100)."},
+
     {"client.request_timeout", T_DURATION, OFF(client.request_timeout_ms), 0, "10s", 0, NULL, 1, TIMER_MAX, NULL,
      "HTTP/1 timeout for the request head and for keep-alive idle time."},
     {"client.idle_timeout", T_DURATION, OFF(client.idle_timeout_ms), 0, "120s", 0, NULL, 1, TIMER_MAX, NULL,

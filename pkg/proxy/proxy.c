@@ -290,6 +290,8 @@ int oe_proxy_register(h2o_globalconf_t *gc, h2o_pathconf_t *pc, const oe_config_
     if (srv == NULL)
         return -1;
     gc->max_request_entity_size = cfg->proxy.max_body_size;
+    oe_tcp_keepalive_t ka = oe_config_tcp_keepalive(cfg);
+    oe_upstream_configure(&ka);
 
     pre_handler_t *pre = (void *)h2o_create_handler(pc, sizeof(*pre));
     pre->super.on_req = on_req;

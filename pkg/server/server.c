@@ -23,6 +23,7 @@
 #include "server/http_listener.h"
 #include "tls/tls.h"
 #include "tunnel/tunnel.h"
+#include "upstream/upstream.h"
 
 enum { STATE_RUNNING = 0, STATE_STOP_ACCEPTING = 1, STATE_STOPPING = 2 };
 
@@ -125,6 +126,7 @@ oe_server_t *oe_server_bind(const oe_config_t *cfg, char *err, size_t errlen)
     unsigned n = cfg->threads > 0 ? (unsigned)cfg->threads : 1;
     if (n > OE_METRICS_MAX_WORKERS)
         n = OE_METRICS_MAX_WORKERS;
+    oe_tcp_keepalive_t ka = oe_config_tcp_keepalive(cfg);
     srv->cfg = cfg;
     srv->nworkers = n;
     srv->workers = calloc(n, sizeof(worker_t));
@@ -135,8 +137,12 @@ oe_server_t *oe_server_bind(const oe_config_t *cfg, char *err, size_t errlen)
         w->fd_http = -1;
         if ((w->fd_https = bind_one(cfg->listen.https, "https", err, errlen)) < 0)
             goto fail;
+        /* accepted sockets inherit the listener's keepalive settings: no system call per accept */
+        oe_upstream_set_keepalive(w->fd_https, &ka);
         if (cfg->listen.http[0] != '\0' && (w->fd_http = bind_one(cfg->listen.http, "http", err, errlen)) < 0)
             goto fail;
+        if (w->fd_http >= 0)
+            oe_upstream_set_keepalive(w->fd_http, &ka);
     }
     oe_metrics_set_worker_count(n);
     the_server = srv;

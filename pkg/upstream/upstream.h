@@ -30,6 +30,12 @@ typedef struct oe_tcp_keepalive {
     unsigned idle_s, interval_s, count;
 } oe_tcp_keepalive_t;
 void oe_upstream_set_keepalive(int fd, const oe_tcp_keepalive_t *ka);
+/* The proxy.tcp_keepalive* keys as such settings. */
+#define oe_config_tcp_keepalive(cfg)                                                                                   \
+    ((oe_tcp_keepalive_t){.enabled = (cfg)->proxy.tcp_keepalive,                                                       \
+                          .idle_s = (unsigned)((cfg)->proxy.tcp_keepalive_idle_ms / 1000),                              \
+                          .interval_s = (unsigned)((cfg)->proxy.tcp_keepalive_interval_ms / 1000),                      \
+                          .count = (unsigned)(cfg)->proxy.tcp_keepalive_count})
 
 /* Settings every upstream socket gets (set once at start-up, before any worker runs). */
 void oe_upstream_configure(const oe_tcp_keepalive_t *ka);
