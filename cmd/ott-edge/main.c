@@ -259,7 +259,8 @@ static int run(const args_t *a, oe_config_t *cfg)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 
-    if (oe_tls_init(err, sizeof(err)) != 0) {
+    if (oe_tls_init(err, sizeof(err)) != 0 ||
+        oe_tls_set_session_lifetime(cfg->tls.session_lifetime_ms / 1000, err, sizeof(err)) != 0) {
         oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
         return 1;
     }

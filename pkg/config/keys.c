@@ -365,6 +365,10 @@ const keydef oe_config_keys[] = {
     {"tls.key_file", T_STR, OFF(tls.key_file), 0, NULL, F_OPTIONAL, NULL, 0, 0, NULL,
      "PEM private key for `tls.cert_file`."},
 
+    {"tls.session_lifetime", T_DURATION, OFF(tls.session_lifetime_ms), 0, "18h", 0, NULL, 0, 7 * DAY, NULL,
+     "How long a TLS session can be resumed (returning browsers skip the full handshake). The ticket keys rotate "
+     "every third of it, in memory only. `0` turns resumption off."},
+
     {"proxy.trusted_proxies", T_CIDRS, OFF(proxy.trusted_proxies), OFF(proxy.trusted_proxies_count), "", 0, NULL, 0, 0,
      NULL,
      "Peers whose `X-Forwarded-*` headers and `real_ip_header` are trusted. These headers are discarded when they come "

@@ -34,6 +34,10 @@ typedef struct oe_tls_info {
 int oe_tls_init(char *err, size_t errlen);
 void oe_tls_shutdown(void);
 
+/* Session resumption (TLS 1.3 tickets, TLS 1.2 tickets and session IDs) for lifetime_s
+ * seconds, 0 turning it off; the ticket keys rotate every lifetime/3 (tickets.c). */
+int oe_tls_set_session_lifetime(uint64_t lifetime_s, char *err, size_t errlen);
+
 /* The SSL_CTX to give every HTTPS listener (never freed or replaced while running). */
 SSL_CTX *oe_tls_front_ctx(void);
 
