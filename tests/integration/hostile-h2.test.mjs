@@ -221,6 +221,15 @@ describe('HTTP/2 attacks', { skip }, () => {
         assert.equal(f.closed_by_server, f.sent, `${f.sent - f.closed_by_server} of ${f.sent} idle connections still open after ${f.elapsed_s} s`);
     });
 
+    // h2spec 8.1.2.3/1 (the one case it found): libh2o turns an empty :path into "/"
+    it('a HEADERS frame with an empty :path is reset with PROTOCOL_ERROR, never proxied', { timeout: T }, async () => {
+        const f = await measure(['empty-path', '--seconds', '5', '--path', '/after-empty-path']);
+        note(`empty-path: ${JSON.stringify({ statuses: f.statuses, reset_codes: f.reset_codes, goaway: f.goaway })}`);
+        assert.ok(f.reset_codes.includes(1) || f.goaway?.error_code === 1, `no RST_STREAM/GOAWAY with PROTOCOL_ERROR (1): ${JSON.stringify(f)}`);
+        assert.equal(f.upstream_requests, 1, 'only the well-formed request reached the upstream');
+        assertHealthy(f);
+    });
+
     it('CR, LF or NUL inside an h2 header value never reaches the upstream', { timeout: T }, async () => {
         const f = await measure(['bad-header', '--path', '/bad-header', '--seconds', '5', '--values', 'a\\rb', 'a\\nb', 'a\\x00b', 'a\\r\\nx-injected: 1']);
         assertHealthy(f);

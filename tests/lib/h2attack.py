@@ -76,6 +76,7 @@ class Conn:
         self.bytes = 0
         self.data = 0
         self.statuses = []
+        self.reset_codes = []
         self.dec = hpack.Decoder()
         self.dec.max_allowed_table_size = 65536
 
@@ -138,6 +139,8 @@ class Conn:
                         self.statuses.append(0)
             elif ftype == RST_STREAM:
                 self.resets += 1
+                if len(payload) >= 4 and len(self.reset_codes) < 100:
+                    self.reset_codes.append(struct.unpack(">I", payload[:4])[0])
             elif ftype == SETTINGS and flags & ACK:
                 self.settings += 1
             elif ftype == PING and flags & ACK:
@@ -153,7 +156,7 @@ class Conn:
 
     def result(self):
         return {"closed": self.closed, "goaway": self.goaway, "responses": self.responses, "statuses": self.statuses[:20],
-                "resets_received": self.resets,
+                "resets_received": self.resets, "reset_codes": self.reset_codes[:20],
                 "bytes_received": self.bytes, "data_received": self.data}
 
     def close(self):
@@ -393,10 +396,25 @@ def bad_header(a):
     return {"results": out, "closed": all(x["closed"] for x in out), "goaway": None, "sent": len(out)}
 
 
+def empty_path(a):
+    """A request whose :path is empty (RFC 9113 §8.3.1: malformed), then a normal one."""
+    c = Conn(a.host, a.port, a.servername, a.seconds)
+    deadline = time.monotonic() + a.seconds
+    c.start(deadline)
+    enc = hpack.Encoder()
+    c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, request_block(enc, a.authority, "")), deadline)
+    c.send(frame(HEADERS, END_HEADERS | END_STREAM, 3, request_block(enc, a.authority, a.path)), deadline)
+    while not c.closed and time.monotonic() < deadline and c.resets + len(c.statuses) < 2 and not c.goaway:
+        c.pump(0.1)
+    r = c.result()
+    c.close()
+    return r
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("mode", choices=["rapid-reset", "settings-flood", "ping-flood", "hpack-bomb", "continuation", "no-read",
-                                    "idle", "bad-header"])
+                                    "idle", "bad-header", "empty-path"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--source", default=None, help="bind to this loopback address (e.g. 127.0.0.2), so that the "
                    "attacker is a different peer from the test's normal client")
@@ -420,7 +438,8 @@ def main():
     a.connections = min(a.connections, 1000)
     a.authority = a.authority or a.servername
     fn = {"rapid-reset": rapid_reset, "settings-flood": lambda x: flood(x, "settings"), "ping-flood": lambda x: flood(x, "ping"),
-          "hpack-bomb": hpack_bomb, "continuation": continuation, "no-read": no_read, "idle": idle, "bad-header": bad_header}[a.mode]
+          "hpack-bomb": hpack_bomb, "continuation": continuation, "no-read": no_read, "idle": idle, "bad-header": bad_header,
+          "empty-path": empty_path}[a.mode]
     t0 = time.monotonic()
     try:
         r = fn(a)
