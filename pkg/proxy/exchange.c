@@ -47,6 +47,27 @@ typedef struct exchange {
 static void on_readable(h2o_socket_t *sock, const char *err);
 static void start(exchange_t *x);
 
+/* A few response buffers kept per worker thread: a proxied request would otherwise malloc
+ * and free OE_PROXY_BUF bytes each time (glibc serves that size from its slow path). */
+#define SPARE_BUFS 32
+static __thread char *spare[SPARE_BUFS];
+static __thread size_t nspare;
+
+static char *buf_get(void)
+{
+    return nspare != 0 ? spare[--nspare] : malloc(OE_PROXY_BUF);
+}
+
+static void buf_put(char *b)
+{
+    if (b == NULL)
+        return;
+    if (nspare < SPARE_BUFS)
+        spare[nspare++] = b;
+    else
+        free(b);
+}
+
 /* ---- endings ---------------------------------------------------------------------------- */
 
 /* Lets go of the upstream connection: back to the pool when the response ended cleanly
@@ -75,7 +96,7 @@ static void on_dispose(void *p)
 {
     exchange_t *x = p;
     release(x, 0);
-    free(x->buf);
+    buf_put(x->buf);
     x->buf = NULL;
 }
 
@@ -456,7 +477,7 @@ static int take_head(exchange_t *x, int minor, int status, const char *msg, size
     h2o_req_t *req = x->req;
     size_t cl = SIZE_MAX;
     int chunked = 0, has_te = 0;
-    h2o_iovec_t connection = {NULL, 0};
+    h2o_iovec_t connection = {NULL, 0}, saved_connection = {NULL, 0};
     req->res.status = status;
     req->res.reason = h2o_strdup(&req->pool, msg, msg_len).base;
     for (size_t i = 0; i < nh; i++) {
@@ -482,7 +503,7 @@ static int take_head(exchange_t *x, int minor, int status, const char *msg, size
             continue;
         }
         if (t == H2O_TOKEN_CONNECTION) {
-            connection = h2o_strdup(&req->pool, hs[i].value, hs[i].value_len);
+            connection = saved_connection = h2o_strdup(&req->pool, hs[i].value, hs[i].value_len);
             continue;
         }
         if (t != NULL && t->proxy_should_drop_for_res)
@@ -493,18 +514,29 @@ static int take_head(exchange_t *x, int minor, int status, const char *msg, size
         else
             h2o_add_header_by_str(&req->pool, &req->res.headers, name, hs[i].name_len, 0, NULL, value.base, value.len);
     }
-    /* headers the upstream's Connection header names are hop-by-hop (RFC 9110 §7.6.1) */
-    if (connection.len != 0) {
+    /* the Connection header: close / keep-alive, and any other header it names is
+     * hop-by-hop too (RFC 9110 §7.6.1) */
+    int conn_close = 0, conn_keepalive = 0, conn_names = 0;
+    const char *tok;
+    size_t toklen;
+    while ((tok = h2o_next_token(&connection, ',', &toklen, NULL)) != NULL) {
+        if (h2o_lcstris(tok, toklen, H2O_STRLIT("close")))
+            conn_close = 1;
+        else if (h2o_lcstris(tok, toklen, H2O_STRLIT("keep-alive")))
+            conn_keepalive = 1;
+        else
+            conn_names = 1;
+    }
+    if (conn_names) {
         for (size_t i = req->res.headers.size; i-- > 0;) {
             h2o_iovec_t *n = req->res.headers.entries[i].name;
-            if (h2o_contains_token(connection.base, connection.len, n->base, n->len, ','))
+            if (h2o_contains_token(saved_connection.base, saved_connection.len, n->base, n->len, ','))
                 h2o_delete_header(&req->res.headers, (ssize_t)i);
         }
     }
     if (minor == 0)
-        x->keepalive =
-            connection.len != 0 && h2o_contains_token(connection.base, connection.len, H2O_STRLIT("keep-alive"), ',');
-    else if (connection.len != 0 && h2o_contains_token(connection.base, connection.len, H2O_STRLIT("close"), ','))
+        x->keepalive = conn_keepalive;
+    else if (conn_close)
         x->keepalive = 0;
 
     int head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
@@ -600,7 +632,7 @@ static void on_readable(h2o_socket_t *sock, const char *err)
     for (;;) {
         if (x->in_flight || (x->state != S_HEAD && x->state != S_BODY))
             return;
-        if (x->buf == NULL && (x->buf = malloc(OE_PROXY_BUF)) == NULL) {
+        if (x->buf == NULL && (x->buf = buf_get()) == NULL) {
             fail(x, 0, "out of memory");
             return;
         }
