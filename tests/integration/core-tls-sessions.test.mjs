@@ -10,12 +10,14 @@ import { startEdge, startUpstream, runProcess, sleep, slow, tmpDir } from '../li
 
 const T = 30000 * slow;
 
-/** One TLS 1.3 handshake; returns {reused, hint, newTicket} (s_client's own words). */
+/** One TLS 1.3 connection with one request (so that s_client reads until the server closes,
+ *  ticket included); returns {reused, fresh, hint} from s_client's own words. */
 async function handshake(port, { sessIn, sessOut } = {}) {
-    const args = ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_3', '-servername', 'localhost'];
+    const args = ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_3', '-servername', 'localhost', '-ign_eof'];
     if (sessIn) args.push('-sess_in', sessIn);
     if (sessOut) args.push('-sess_out', sessOut);
-    const r = await runProcess('/usr/bin/openssl', args, { input: '', timeoutMs: 10000 * slow });
+    const input = 'GET /api/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n';
+    const r = await runProcess('/usr/bin/openssl', args, { input, timeoutMs: 10000 * slow });
     const hint = /TLS session ticket lifetime hint: (\d+)/.exec(r.stdout);
     return { reused: /^Reused, TLSv1\.3/m.test(r.stdout), fresh: /^New, TLSv1\.3/m.test(r.stdout), hint: hint ? Number(hint[1]) : null };
 }
