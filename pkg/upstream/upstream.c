@@ -126,20 +126,23 @@ static h2o_linklist_t *idle_list(unsigned id, h2o_loop_t *loop, int create)
         if (!create)
             return NULL;
         size_t n = id + 8;
-        h2o_linklist_t *l = realloc(tpool.lists, n * sizeof(*l));
+        h2o_linklist_t *l = malloc(n * sizeof(*l));
         if (l == NULL)
             return NULL;
-        /* anchors point at themselves: relink the ones that moved */
+        /* anchors point at themselves: move each list to its new anchor */
         for (size_t i = 0; i < tpool.nlists; i++) {
-            if (l[i].next == &tpool.lists[i]) {
+            h2o_linklist_t *old = &tpool.lists[i];
+            if (h2o_linklist_is_empty(old)) {
                 h2o_linklist_init_anchor(&l[i]);
             } else {
+                l[i] = *old;
                 l[i].next->prev = &l[i];
                 l[i].prev->next = &l[i];
             }
         }
         for (size_t i = tpool.nlists; i < n; i++)
             h2o_linklist_init_anchor(&l[i]);
+        free(tpool.lists);
         tpool.lists = l;
         tpool.nlists = n;
     }
