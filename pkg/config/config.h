@@ -52,8 +52,8 @@ typedef struct oe_config {
     } listen;
 
     struct {
-        char *cert_file; /* PEM chain; NULL when not set */
-        char *key_file;  /* PEM private key; NULL when not set */
+        char *cert_file;              /* PEM chain; NULL when not set */
+        char *key_file;               /* PEM private key; NULL when not set */
         uint64_t session_lifetime_ms; /* default 18h; 0: no session resumption */
     } tls;
 

@@ -58,6 +58,13 @@ static char *buf_get(void)
     return nspare != 0 ? spare[--nspare] : malloc(OE_PROXY_BUF);
 }
 
+void oe_proxy_thread_exit(void)
+{
+    while (nspare != 0)
+        free(spare[--nspare]);
+    oe_upstream_thread_exit();
+}
+
 static void buf_put(char *b)
 {
     if (b == NULL)

@@ -22,6 +22,10 @@
  * server's own accounting handler). Call once, before any context is created. */
 int oe_proxy_register(h2o_globalconf_t *gc, h2o_pathconf_t *pc, const oe_config_t *cfg, char *err, size_t errlen);
 
+/* A worker thread that stops: frees what the proxy keeps per thread (spare response
+ * buffers, idle upstream connections). Run the loop once more afterwards. */
+void oe_proxy_thread_exit(void);
+
 /* Sends a small error page (JSON when the client asks for JSON, else HTML). */
 void oe_proxy_send_error(h2o_req_t *req, int status, const char *reason, const char *message);
 

@@ -413,6 +413,8 @@ static void *worker_main(void *arg)
         }
     }
     close_listeners(w);
+    oe_proxy_thread_exit();
+    h2o_evloop_run(w->loop, 0); /* lets libh2o free the sockets just closed */
     return NULL;
 }
 

@@ -66,8 +66,8 @@ static int set_mac(EVP_MAC_CTX *hctx, const unsigned char *key)
 
 /* OpenSSL's ticket key callback: 1 = use this key, 2 = decrypted, re-issue under the
  * newest key, 0 = unknown key (full handshake), -1 = error. */
-static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
-                         EVP_MAC_CTX *hctx, int enc)
+static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx,
+                         int enc)
 {
     (void)ssl;
     ticket_key_t k;
@@ -90,14 +90,13 @@ static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EV
         return enc ? -1 : 0;
     if (enc) {
         memcpy(name, k.name, 16);
-        ret = RAND_bytes(iv, EVP_MAX_IV_LENGTH) == 1 &&
-                      EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv) && set_mac(hctx, k.hmac)
+        ret = RAND_bytes(iv, EVP_MAX_IV_LENGTH) == 1 && EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv) &&
+                      set_mac(hctx, k.hmac)
                   ? 1
                   : -1;
     } else {
-        ret = EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv) && set_mac(hctx, k.hmac)
-                  ? (idx == 0 ? 1 : 2)
-                  : -1;
+        ret = EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv) && set_mac(hctx, k.hmac) ? (idx == 0 ? 1 : 2)
+                                                                                                    : -1;
     }
     OPENSSL_cleanse(&k, sizeof(k));
     return ret;

@@ -204,6 +204,15 @@ void oe_upstream_idle_put(oe_upstream_server_t *srv, h2o_socket_t *sock, uint64_
     h2o_socket_read_start(sock, on_idle_read); /* usually already reading: no epoll change */
 }
 
+void oe_upstream_thread_exit(void)
+{
+    for (size_t i = 0; i < tpool.nlists; i++)
+        while (!h2o_linklist_is_empty(&tpool.lists[i]))
+            h2o_socket_close(unlink_idle(H2O_STRUCT_FROM_MEMBER(idle_conn_t, link, tpool.lists[i].next)));
+    free(tpool.lists);
+    tpool = (thread_pool_t){0};
+}
+
 /* ---- connecting ---------------------------------------------------------------------- */
 
 static void connect_done(oe_upstream_connect_t *c, h2o_socket_t *sock, const char *err)

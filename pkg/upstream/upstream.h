@@ -33,8 +33,8 @@ void oe_upstream_set_keepalive(int fd, const oe_tcp_keepalive_t *ka);
 /* The proxy.tcp_keepalive* keys as such settings. */
 #define oe_config_tcp_keepalive(cfg)                                                                                   \
     ((oe_tcp_keepalive_t){.enabled = (cfg)->proxy.tcp_keepalive,                                                       \
-                          .idle_s = (unsigned)((cfg)->proxy.tcp_keepalive_idle_ms / 1000),                              \
-                          .interval_s = (unsigned)((cfg)->proxy.tcp_keepalive_interval_ms / 1000),                      \
+                          .idle_s = (unsigned)((cfg)->proxy.tcp_keepalive_idle_ms / 1000),                             \
+                          .interval_s = (unsigned)((cfg)->proxy.tcp_keepalive_interval_ms / 1000),                     \
                           .count = (unsigned)(cfg)->proxy.tcp_keepalive_count})
 
 /* Settings every upstream socket gets (set once at start-up, before any worker runs). */
@@ -51,6 +51,10 @@ h2o_socket_t *oe_upstream_idle_take(oe_upstream_server_t *srv, h2o_loop_t *loop)
 /* Keeps a connection that finished a response cleanly for reuse (for keepalive_ms at
  * most), or closes it when the pool is full or keepalive_ms is 0. */
 void oe_upstream_idle_put(oe_upstream_server_t *srv, h2o_socket_t *sock, uint64_t keepalive_ms);
+
+/* A worker thread that stops: closes its idle connections (run the loop once more after
+ * it, so that libh2o frees the sockets). */
+void oe_upstream_thread_exit(void);
 
 /* Opens a new connection to srv within timeout_ms. cb gets the connected socket, or NULL
  * and a reason; it is always called later from the loop, never from inside this call. */
