@@ -31,6 +31,11 @@ struct oe_admin {
     int stop;
 };
 
+/* The admin side lives until the process exits (its h2o context and connections are not
+ * torn down); volatile so the compiler keeps this one reference (leak checkers then see it
+ * as reachable, not lost), as the server does with its own. */
+static oe_admin_t *volatile the_admin;
+
 typedef struct {
     h2o_handler_t super;
     oe_admin_t *admin;
@@ -195,6 +200,7 @@ oe_admin_t *oe_admin_start(const oe_config_t *cfg, char *err, size_t errlen)
     admin->listener = h2o_evloop_socket_create(admin->loop, admin->fd, H2O_SOCKET_FLAG_DONT_READ);
     admin->listener->data = admin;
     h2o_socket_read_start(admin->listener, on_accept);
+    the_admin = admin;
     oe_admin_status_init(cfg);
     oe_metrics_add_section(oe_admin_status_metrics, NULL);
     if (pthread_create(&admin->thread, NULL, admin_main, admin) != 0) {
