@@ -7,7 +7,7 @@
 // ott-edge is gone. Saves a screenshot to tests/artifacts/status-page.png (and, with
 // OTT_EDGE_UPDATE_DOCS=1, to docs/status-page.png, the one the README shows).
 //
-// Ports: pebble slot 46 (ACME 14460, ott-edge on 5692/5693).
+// Ports: pebble slot 48 (ACME 14480, ott-edge on 5696/5697).
 // Skipped (not failed) when chromium, certutil or playwright-core are missing.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,7 +30,7 @@ describe('the status page in Chromium', { skip: missing || false }, () => {
     let stop = false;
 
     before(async () => {
-        pebble = await startPebble({ slot: 46, validity: VALIDITY_DAYS * 86400 });
+        pebble = await startPebble({ slot: 48, validity: VALIDITY_DAYS * 86400 });
         up = await startUpstream();
         edge = await startEdge({
             config: { ...edgeConfigFor(pebble, { domains: [NAME], acme: { challenges: ['http-01'] }, upstream: up.url }), proxy: { health_interval: '1s' } },
