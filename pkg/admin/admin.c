@@ -95,10 +95,22 @@ static int on_readyz(h2o_handler_t *_self, h2o_req_t *req)
         send_text(req, 200, "OK", "application/json", H2O_STRLIT("{\"status\":\"ready\"}\n"));
     } else {
         int n = snprintf(body, sizeof(body), "{\"status\":\"not ready\",\"reason\":\"%s\"}\n", reason);
-        send_text(req, 503, "Service Unavailable", "application/json", h2o_strdup(&req->pool, body, (size_t)n).base,
-                  (size_t)n);
+        send_text(req, 503, "Service Unavailable", "application/json", body,
+                  (size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1);
     }
     return 0;
+}
+
+/* Sends a malloc'ed document (h2o_send_inline copies it into the request's pool) and
+ * frees it; NULL means the rendering ran out of memory. */
+static void send_rendered(h2o_req_t *req, const char *ctype, char *text, size_t len)
+{
+    if (text == NULL) {
+        send_text(req, 500, "Internal Server Error", "text/plain", H2O_STRLIT("out of memory\n"));
+        return;
+    }
+    send_text(req, 200, "OK", ctype, text, len);
+    free(text);
 }
 
 static int on_metrics(h2o_handler_t *self, h2o_req_t *req)
@@ -106,13 +118,7 @@ static int on_metrics(h2o_handler_t *self, h2o_req_t *req)
     (void)self;
     size_t len = 0;
     char *text = oe_metrics_render(&len);
-    if (text == NULL) {
-        send_text(req, 500, "Internal Server Error", "text/plain", H2O_STRLIT("out of memory\n"));
-        return 0;
-    }
-    h2o_iovec_t copy = h2o_strdup(&req->pool, text, len);
-    free(text);
-    send_text(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", copy.base, copy.len);
+    send_rendered(req, "text/plain; version=0.0.4; charset=utf-8", text, len);
     return 0;
 }
 
@@ -121,13 +127,7 @@ static int on_status_json(h2o_handler_t *self, h2o_req_t *req)
     (void)self;
     size_t len = 0;
     char *text = oe_admin_status_json(&len);
-    if (text == NULL) {
-        send_text(req, 500, "Internal Server Error", "text/plain", H2O_STRLIT("out of memory\n"));
-        return 0;
-    }
-    h2o_iovec_t copy = h2o_strdup(&req->pool, text, len);
-    free(text);
-    send_text(req, 200, "OK", "application/json", copy.base, copy.len);
+    send_rendered(req, "application/json", text, len);
     return 0;
 }
 
