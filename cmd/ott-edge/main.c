@@ -26,6 +26,7 @@
 #include "supervise/supervise.h"
 #include "tls/tls.h"
 #include "tunnel/tunnel.h"
+#include "util/util.h"
 
 #define EXIT_CONFIG 2
 
@@ -34,6 +35,7 @@ static void usage(FILE *out)
     fputs("usage: ott-edge [--config FILE] [run] [-- COMMAND [ARGS...]]\n"
           "       ott-edge [--config FILE] check-config\n"
           "       ott-edge [--config FILE] healthcheck [--ready] [--admin HOST:PORT]\n"
+          "       ott-edge [--config FILE] status [--admin HOST:PORT]\n"
           "       ott-edge --help | --version\n"
           "\n"
           "Terminates TLS (HTTP/1.1, HTTP/2, WebSocket) for one upstream HTTP application,\n"
@@ -47,6 +49,8 @@ static void usage(FILE *out)
           "  config-reference  print the Markdown table of every configuration key\n"
           "  healthcheck     exit 0 when the admin listener's /livez (or /readyz with --ready)\n"
           "                  answers 200, else 1 (for Docker HEALTHCHECK; needs no curl)\n"
+          "  status          print what the admin listener's status page shows (certificates,\n"
+          "                  upstream, live counts, ACME events); exit 1 if it cannot be read\n"
           "  -- COMMAND ...  entrypoint mode: start COMMAND as a supervised child\n"
           "\n"
           "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads certificate files.\n"
@@ -56,7 +60,7 @@ static void usage(FILE *out)
 
 typedef struct {
     const char *config;
-    const char *command; /* run | check-config | healthcheck */
+    const char *command; /* run | check-config | healthcheck | status | config-reference */
     int ready;
     const char *admin;
     char **child_argv;
@@ -97,7 +101,7 @@ static int parse_args(int argc, char **argv, args_t *a)
             }
             a->admin = argv[i];
         } else if (strcmp(s, "run") == 0 || strcmp(s, "check-config") == 0 || strcmp(s, "healthcheck") == 0 ||
-                   strcmp(s, "config-reference") == 0) {
+                   strcmp(s, "config-reference") == 0 || strcmp(s, "status") == 0) {
             a->command = s;
         } else {
             fprintf(stderr, "ott-edge: unknown argument '%s' (see --help)\n", s);
@@ -107,7 +111,8 @@ static int parse_args(int argc, char **argv, args_t *a)
     return 0;
 }
 
-static int healthcheck(const args_t *a)
+/* The admin-listener clients: healthcheck and status (--admin, else listen.admin). */
+static int admin_client(const args_t *a)
 {
     char err[OE_CONFIG_ERR_MAX] = "";
     const char *addr = a->admin;
@@ -119,9 +124,13 @@ static int healthcheck(const args_t *a)
         }
         addr = cfg->listen.admin;
     }
-    int rc = oe_admin_healthcheck(addr, a->ready ? "/readyz" : "/livez", err, sizeof(err));
+    int rc;
+    if (strcmp(a->command, "status") == 0)
+        rc = oe_admin_status_print(addr, stdout, err, sizeof(err));
+    else
+        rc = oe_admin_healthcheck(addr, a->ready ? "/readyz" : "/livez", err, sizeof(err));
     if (rc != 0)
-        fprintf(stderr, "healthcheck: %s\n", err);
+        fprintf(stderr, "%s: %s\n", a->command, err);
     oe_config_free(cfg);
     return rc == 0 ? 0 : 1;
 }
@@ -205,8 +214,8 @@ static void drain(run_state_t *st, const sigset_t *set, uint64_t delay_ms)
     snprintf(g, sizeof(g), "%llu", (unsigned long long)cfg->shutdown.grace_ms);
     oe_log(OE_LOG_INFO, "draining", "delay_ms", d, "grace_ms", g, NULL);
 
-    uint64_t end = oe_now_ms() + delay_ms;
-    for (uint64_t now; (now = oe_now_ms()) < end;) {
+    uint64_t end = oe_util_now_ms() + delay_ms;
+    for (uint64_t now; (now = oe_util_now_ms()) < end;) {
         int sig = wait_signal(set, (long)(end - now));
         if (sig == SIGCHLD)
             on_sigchld(st);
@@ -214,8 +223,8 @@ static void drain(run_state_t *st, const sigset_t *set, uint64_t delay_ms)
             break; /* a second Ctrl-C skips the delay */
     }
     oe_server_stop_accepting(st->srv);
-    end = oe_now_ms() + cfg->shutdown.grace_ms;
-    while (oe_now_ms() < end && oe_server_busy(st->srv, count_ws) > 0) {
+    end = oe_util_now_ms() + cfg->shutdown.grace_ms;
+    while (oe_util_now_ms() < end && oe_server_busy(st->srv, count_ws) > 0) {
         if (wait_signal(set, 50) == SIGCHLD)
             on_sigchld(st);
     }
@@ -351,8 +360,8 @@ int main(int argc, char **argv)
     args_t a;
     if (parse_args(argc, argv, &a) != 0)
         return EXIT_CONFIG;
-    if (strcmp(a.command, "healthcheck") == 0)
-        return healthcheck(&a);
+    if (strcmp(a.command, "healthcheck") == 0 || strcmp(a.command, "status") == 0)
+        return admin_client(&a);
     if (strcmp(a.command, "config-reference") == 0) {
         oe_config_print_reference(stdout);
         return 0;
@@ -370,6 +379,9 @@ int main(int argc, char **argv)
         return 0;
     }
     oe_log_setup(cfg->log.format == OE_LOG_FORMAT_JSON, cfg->log.level);
+    /* from here on every stderr line is a log line: what libh2o prints too */
+    if (oe_log_capture_stdio() != 0)
+        oe_log(OE_LOG_WARN, "stderr_capture_failed", "msg", "library messages will reach stderr as they are", NULL);
     oe_log(OE_LOG_INFO, "starting", "version", OE_VERSION, "config", cfg->source ? cfg->source : "(environment only)",
            NULL);
     int rc = run(&a, cfg);

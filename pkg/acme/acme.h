@@ -13,6 +13,8 @@
 #define OE_ACME_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "config/config.h"
 
@@ -28,5 +30,25 @@ oe_acme_t *oe_acme_start(const oe_config_t *cfg, char *err, size_t errlen);
 /* Asks the manager thread to stop (an ACME exchange in progress is abandoned at its next
  * step) and joins it. NULL is accepted. */
 void oe_acme_stop(oe_acme_t *acme);
+
+/* What the manager knows about a certificate it manages, for the status page and
+ * /metrics (read by the admin module; times are Unix seconds, 0 for "none"). */
+typedef struct oe_acme_status {
+    int active;    /* the manager runs */
+    int have_cert; /* a certificate from this CA is stored and served */
+    char names[1024];
+    time_t not_after;
+    time_t next_attempt;       /* when the next order is due (renewal or retry) */
+    time_t ari_start, ari_end; /* the CA's suggested renewal window (ARI), if it offers one */
+    unsigned failures;         /* orders failed in a row */
+    uint64_t ok, failed;       /* orders completed since start, by result */
+    time_t last_success;       /* last certificate installed from an order (this process) */
+    time_t last_failure;
+    char last_error[512]; /* the last problem (kept after a later success) */
+} oe_acme_status_t;
+
+/* Copies the status of up to max managed certificates into out; returns how many (0 when
+ * ACME is off). Thread-safe. */
+size_t oe_acme_status(oe_acme_status_t *out, size_t max);
 
 #endif

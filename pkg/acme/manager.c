@@ -33,9 +33,9 @@
 #include "acme/curl_api.h"
 #include "acme/jws.h"
 #include "log/log.h"
-#include "metrics/metrics.h"
 #include "store/store.h"
 #include "tls/tls.h"
+#include "util/util.h"
 
 #define FILE_MAX          (1u << 20)
 #define BACKOFF_BASE_MS   (60ull * 1000)        /* 1 min ... */
@@ -74,17 +74,10 @@ struct oe_acme {
     uint64_t backoff_base_ms;
 };
 
-/* What /metrics shows: process-wide (so the admin thread never reads a freed manager). */
+/* What oe_acme_status() reports (the status page and /metrics): process-wide, so the
+ * admin thread never reads a freed manager. */
 static pthread_mutex_t metrics_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-    int registered;
-    int have_cert;
-    char names[1024];
-    time_t not_after;
-    uint64_t ok, failed;
-    time_t next_attempt;
-    unsigned failures;
-} metrics;
+static oe_acme_status_t metrics;
 
 /* ---- sleeping and stopping ------------------------------------------------------- */
 
@@ -273,6 +266,7 @@ static void set_cert(oe_acme_t *a, char *chain, size_t len, const oe_tls_info_t 
     metrics.have_cert = 1;
     snprintf(metrics.names, sizeof(metrics.names), "%s", info->names);
     metrics.not_after = info->not_after;
+    metrics.ari_start = metrics.ari_end = 0;
     pthread_mutex_unlock(&metrics_lock);
 }
 
@@ -420,6 +414,9 @@ static void check_ari(oe_acme_t *a, oe_acme_client_t *c)
     time_t at = start + (end > start ? (time_t)(rnd32() % (uint32_t)(end - start)) : 0);
     a->ari_renew_at = at;
     a->ari_recheck_at = now + (time_t)recheck;
+    pthread_mutex_lock(&metrics_lock);
+    metrics.ari_start = start, metrics.ari_end = end;
+    pthread_mutex_unlock(&metrics_lock);
     char s[32];
     snprintf(s, sizeof(s), "%lld", (long long)at);
     oe_log(OE_LOG_INFO, "acme_renewal_info", "renew_at", s, NULL);
@@ -439,6 +436,8 @@ static void on_failure(oe_acme_t *a, oe_acme_client_t *c, const char *err)
     snprintf(a->last_error, sizeof(a->last_error), "%s", err);
     pthread_mutex_lock(&metrics_lock);
     metrics.failed++;
+    metrics.last_failure = time(NULL);
+    snprintf(metrics.last_error, sizeof(metrics.last_error), "%s", err);
     pthread_mutex_unlock(&metrics_lock);
     save_state(a);
     char n[16], in[32];
@@ -461,7 +460,7 @@ static void run_order(oe_acme_t *a, oe_acme_client_t *c)
     snprintf(nd, sizeof(nd), "%zu", a->cfg->domains.count);
     oe_log(OE_LOG_INFO, "acme_order_start", "domains", nd, "renewal", a->have_cert ? "true" : "false", NULL);
     oe_acme_cert_t cert;
-    uint64_t t0 = oe_now_ms();
+    uint64_t t0 = oe_util_now_ms();
     int rc = oe_acme_client_issue(c, a->cfg->domains.items, a->cfg->domains.count, replaces[0] ? replaces : NULL, &cert,
                                   err, sizeof(err));
     if (c->kid_changed) {
@@ -483,10 +482,11 @@ static void run_order(oe_acme_t *a, oe_acme_client_t *c)
     a->ca_changed = 0;
     pthread_mutex_lock(&metrics_lock);
     metrics.ok++;
+    metrics.last_success = time(NULL);
     pthread_mutex_unlock(&metrics_lock);
     save_state(a);
     char ms[32], exp[32], bn[32];
-    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(oe_now_ms() - t0));
+    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(oe_util_now_ms() - t0));
     snprintf(bn, sizeof(bn), "%llu", (unsigned long long)c->bad_nonces);
     snprintf(exp, sizeof(exp), "%lld", (long long)a->info.not_after);
     oe_log(OE_LOG_INFO, "acme_certificate_installed", "names", a->info.names, "serial", a->info.serial, "not_after",
@@ -525,51 +525,16 @@ static void *manager_main(void *arg)
     return NULL;
 }
 
-/* ---- metrics --------------------------------------------------------------------- */
+/* ---- status ---------------------------------------------------------------------- */
 
-static size_t render_metrics(void *data, char *buf, size_t cap)
+size_t oe_acme_status(oe_acme_status_t *out, size_t max)
 {
-    size_t n = 0;
-#define OUT(...)                                                                                                       \
-    do {                                                                                                               \
-        if (n < cap) {                                                                                                 \
-            int w_ = snprintf(buf + n, cap - n, __VA_ARGS__);                                                          \
-            n += w_ > 0 ? (size_t)w_ : 0;                                                                              \
-        }                                                                                                              \
-    } while (0)
     pthread_mutex_lock(&metrics_lock);
-    time_t now = time(NULL);
-    OUT("# HELP ott_edge_certificate_expiry_seconds Seconds until the ACME certificate for a name expires.\n"
-        "# TYPE ott_edge_certificate_expiry_seconds gauge\n");
-    if (metrics.have_cert) {
-        const char *p = metrics.names;
-        while (*p) {
-            const char *e = strchr(p, ',');
-            int l = e ? (int)(e - p) : (int)strlen(p);
-            if (l > 0 && !memchr(p, '"', (size_t)l) && !memchr(p, '\\', (size_t)l))
-                OUT("ott_edge_certificate_expiry_seconds{name=\"%.*s\"} %lld\n", l, p,
-                    (long long)(metrics.not_after - now));
-            if (!e)
-                break;
-            p = e + 1;
-        }
-    }
-    OUT("# HELP ott_edge_acme_renewals_total ACME orders completed, by result.\n"
-        "# TYPE ott_edge_acme_renewals_total counter\n"
-        "ott_edge_acme_renewals_total{result=\"ok\"} %llu\n"
-        "ott_edge_acme_renewals_total{result=\"failed\"} %llu\n",
-        (unsigned long long)metrics.ok, (unsigned long long)metrics.failed);
-    OUT("# HELP ott_edge_acme_next_attempt_timestamp_seconds When the next ACME order is due (Unix time).\n"
-        "# TYPE ott_edge_acme_next_attempt_timestamp_seconds gauge\n"
-        "ott_edge_acme_next_attempt_timestamp_seconds %lld\n",
-        (long long)metrics.next_attempt);
-    OUT("# HELP ott_edge_acme_consecutive_failures ACME orders failed in a row.\n"
-        "# TYPE ott_edge_acme_consecutive_failures gauge\n"
-        "ott_edge_acme_consecutive_failures %u\n",
-        metrics.failures);
+    int active = metrics.active;
+    if (active && max > 0)
+        *out = metrics;
     pthread_mutex_unlock(&metrics_lock);
-#undef OUT
-    return n < cap ? n : cap;
+    return active && max > 0 ? 1 : 0;
 }
 
 /* ---- start / stop ---------------------------------------------------------------- */
@@ -628,11 +593,10 @@ oe_acme_t *oe_acme_start(const oe_config_t *cfg, char *err, size_t errlen)
     load_cert(a);
     due_time(a);
     pthread_mutex_lock(&metrics_lock);
-    int reg = !metrics.registered;
-    metrics.registered = 1;
+    metrics.active = 1;
+    if (a->last_error[0] != '\0' && metrics.last_error[0] == '\0') /* restored from acme-state.json */
+        snprintf(metrics.last_error, sizeof(metrics.last_error), "%s", a->last_error);
     pthread_mutex_unlock(&metrics_lock);
-    if (reg)
-        oe_metrics_add_section(render_metrics, NULL);
     if (pthread_create(&a->thread, NULL, manager_main, a) != 0) {
         snprintf(err, errlen, "acme: cannot start the manager thread");
         destroy(a);

@@ -1,7 +1,6 @@
 /* admin — see admin.h. */
 #include "admin/admin.h"
 
-#include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,12 +8,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin/internal.h"
 #include "h2o_compat.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "proxy/proxy.h"
 #include "server/server.h"
 #include "tls/tls.h"
+#include "util/util.h"
 
 #define LOOP_MAX_AGE_MS 5000
 
@@ -29,6 +30,11 @@ struct oe_admin {
     pthread_t thread;
     int stop;
 };
+
+/* The admin side lives until the process exits (its h2o context and connections are not
+ * torn down); volatile so the compiler keeps this one reference (leak checkers then see it
+ * as reachable, not lost), as the server does with its own. */
+static oe_admin_t *volatile the_admin;
 
 typedef struct {
     h2o_handler_t super;
@@ -89,67 +95,55 @@ static int on_readyz(h2o_handler_t *_self, h2o_req_t *req)
         send_text(req, 200, "OK", "application/json", H2O_STRLIT("{\"status\":\"ready\"}\n"));
     } else {
         int n = snprintf(body, sizeof(body), "{\"status\":\"not ready\",\"reason\":\"%s\"}\n", reason);
-        send_text(req, 503, "Service Unavailable", "application/json", h2o_strdup(&req->pool, body, (size_t)n).base,
-                  (size_t)n);
+        send_text(req, 503, "Service Unavailable", "application/json", body,
+                  (size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1);
     }
     return 0;
+}
+
+/* Sends a malloc'ed document (h2o_send_inline copies it into the request's pool) and
+ * frees it; NULL means the rendering ran out of memory. */
+static void send_rendered(h2o_req_t *req, const char *ctype, char *text, size_t len)
+{
+    if (text == NULL) {
+        send_text(req, 500, "Internal Server Error", "text/plain", H2O_STRLIT("out of memory\n"));
+        return;
+    }
+    send_text(req, 200, "OK", ctype, text, len);
+    free(text);
 }
 
 static int on_metrics(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
-    char *text = oe_metrics_render();
-    if (text == NULL) {
-        send_text(req, 500, "Internal Server Error", "text/plain", H2O_STRLIT("out of memory\n"));
-        return 0;
-    }
-    size_t len = strlen(text);
-    h2o_iovec_t copy = h2o_strdup(&req->pool, text, len);
-    free(text);
-    send_text(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", copy.base, copy.len);
+    size_t len = 0;
+    char *text = oe_metrics_render(&len);
+    send_rendered(req, "text/plain; version=0.0.4; charset=utf-8", text, len);
     return 0;
 }
 
-/* The served certificate, readiness and upstream state as metrics. */
-static size_t metrics_section(void *data, char *buf, size_t cap)
+static int on_status_json(h2o_handler_t *self, h2o_req_t *req)
 {
-    oe_admin_t *admin = data;
-    oe_tls_info_t info;
-    const char *reason;
+    (void)self;
     size_t len = 0;
-    oe_tls_info(&info);
-#define OUT(...)                                                                                                       \
-    do {                                                                                                               \
-        int n_ = snprintf(buf + len, cap - len, __VA_ARGS__);                                                          \
-        if (n_ > 0)                                                                                                    \
-            len += (size_t)n_ < cap - len ? (size_t)n_ : cap - len - 1;                                                \
-    } while (0)
-    OUT("# HELP ott_edge_certificate_expiry_seconds Seconds until the served certificate expires, per name.\n"
-        "# TYPE ott_edge_certificate_expiry_seconds gauge\n");
-    if (info.loaded) {
-        long long left = (long long)info.not_after - (long long)time(NULL);
-        char names[sizeof(info.names)];
-        memcpy(names, info.names, sizeof(names));
-        char *save = NULL;
-        for (char *n = strtok_r(names, ",", &save); n != NULL; n = strtok_r(NULL, ",", &save))
-            OUT("ott_edge_certificate_expiry_seconds{name=\"%s\"} %lld\n", n, left);
-    }
-    OUT("# HELP ott_edge_certificate_self_signed 1 while the generated self-signed certificate is served.\n"
-        "# TYPE ott_edge_certificate_self_signed gauge\nott_edge_certificate_self_signed %d\n",
-        info.loaded && info.fallback);
-    OUT("# HELP ott_edge_certificate_swaps_total Certificates loaded since start.\n"
-        "# TYPE ott_edge_certificate_swaps_total counter\nott_edge_certificate_swaps_total %llu\n",
-        (unsigned long long)info.generation);
-    OUT("# HELP ott_edge_upstream_up 1 when the upstream answered recently.\n"
-        "# TYPE ott_edge_upstream_up gauge\nott_edge_upstream_up %d\n",
-        oe_proxy_health_ok(&reason));
-    OUT("# HELP ott_edge_ready 1 when /readyz answers 200.\n# TYPE ott_edge_ready gauge\nott_edge_ready %d\n",
-        oe_admin_ready(admin->cfg, &reason));
-    OUT("# HELP ott_edge_draining 1 once a shutdown has begun.\n# TYPE ott_edge_draining gauge\n"
-        "ott_edge_draining %d\n",
-        oe_server_draining());
-#undef OUT
-    return len;
+    char *text = oe_admin_status_json(&len);
+    send_rendered(req, "application/json", text, len);
+    return 0;
+}
+
+/* GET / : the status page (other paths fall through to a 404). */
+static int on_page(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    if (!h2o_memis(req->path_normalized.base, req->path_normalized.len, H2O_STRLIT("/")))
+        return -1;
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"), 0, NULL,
+                          H2O_STRLIT("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                                     "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'"));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, NULL,
+                          H2O_STRLIT("nosniff"));
+    send_text(req, 200, "OK", "text/html; charset=utf-8", oe_admin_status_html, oe_admin_status_html_len);
+    return 0;
 }
 
 static void register_handler(h2o_hostconf_t *host, const char *path, int (*cb)(h2o_handler_t *, h2o_req_t *),
@@ -173,45 +167,22 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 static void *admin_main(void *arg)
 {
     oe_admin_t *admin = arg;
-    while (!__atomic_load_n(&admin->stop, __ATOMIC_ACQUIRE))
+    while (!__atomic_load_n(&admin->stop, __ATOMIC_ACQUIRE)) {
         h2o_evloop_run(admin->loop, 100);
+        oe_admin_status_tick();
+    }
     return NULL;
-}
-
-static int admin_listen(const char *addr, char *err, size_t errlen)
-{
-    char host[256];
-    uint16_t port;
-    if (oe_config_split_hostport(addr, host, sizeof(host), &port) != 0) {
-        snprintf(err, errlen, "listen.admin: cannot parse \"%s\"", addr);
-        return -1;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
-    char portstr[8];
-    snprintf(portstr, sizeof(portstr), "%u", port);
-    if (getaddrinfo(host[0] ? host : "0.0.0.0", portstr, &hints, &res) != 0) {
-        snprintf(err, errlen, "listen.admin: cannot resolve \"%s\"", addr);
-        return -1;
-    }
-    int one = 1;
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 128) != 0) {
-        snprintf(err, errlen, "listen.admin: cannot listen on %s: %m", addr);
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(res);
-        return -1;
-    }
-    freeaddrinfo(res);
-    return fd;
 }
 
 oe_admin_t *oe_admin_start(const oe_config_t *cfg, char *err, size_t errlen)
 {
     oe_admin_t *admin = calloc(1, sizeof(*admin));
+    if (admin == NULL) {
+        snprintf(err, errlen, "admin: out of memory");
+        return NULL;
+    }
     admin->cfg = cfg;
-    if ((admin->fd = admin_listen(cfg->listen.admin, err, errlen)) < 0) {
+    if ((admin->fd = oe_util_listen(cfg->listen.admin, "listen.admin", 0, 128, err, errlen)) < 0) {
         free(admin);
         return NULL;
     }
@@ -221,13 +192,17 @@ oe_admin_t *oe_admin_start(const oe_config_t *cfg, char *err, size_t errlen)
     register_handler(host, "/livez", on_livez, admin);
     register_handler(host, "/readyz", on_readyz, admin);
     register_handler(host, "/metrics", on_metrics, admin);
+    register_handler(host, "/status.json", on_status_json, admin);
+    register_handler(host, "/", on_page, admin);
     admin->loop = h2o_evloop_create();
     h2o_context_init(&admin->ctx, admin->loop, &admin->gc);
     admin->accept = (h2o_accept_ctx_t){.ctx = &admin->ctx, .hosts = admin->gc.hosts};
     admin->listener = h2o_evloop_socket_create(admin->loop, admin->fd, H2O_SOCKET_FLAG_DONT_READ);
     admin->listener->data = admin;
     h2o_socket_read_start(admin->listener, on_accept);
-    oe_metrics_add_section(metrics_section, admin);
+    the_admin = admin;
+    oe_admin_status_init(cfg);
+    oe_metrics_add_section(oe_admin_status_metrics, NULL);
     if (pthread_create(&admin->thread, NULL, admin_main, admin) != 0) {
         snprintf(err, errlen, "admin: cannot start the admin thread");
         return NULL;

@@ -1,16 +1,21 @@
 /*
- * admin — the admin listener: GET /livez, /readyz and /metrics.
+ * admin — the admin listener: GET /livez, /readyz, /metrics, /status.json and the
+ * status page at /.
  *
  * Owns: its own thread, event loop and h2o context (plain HTTP), the readiness rules
  * (certificate loaded and not a fallback while ACME is on, upstream answered recently,
- * not draining), and the `ott-edge healthcheck` client side.
- * Must not touch: the proxy's listeners or handlers; it reads server state through
- * server.h and tls.h and metrics through metrics.h.
+ * not draining), the status page and its JSON (status.c: the one place that JSON is
+ * written, with a ring of counter samples for the charts), the /metrics families about
+ * the certificate, ACME, the upstream and readiness, and the client side of
+ * `ott-edge healthcheck` and `ott-edge status`.
+ * Must not touch: the proxy's listeners or handlers; it reads other modules' state only
+ * through their headers (server.h, tls.h, proxy.h, acme.h, cache.h, metrics.h, log.h).
  */
 #ifndef OE_ADMIN_H
 #define OE_ADMIN_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "config/config.h"
 
@@ -27,5 +32,9 @@ int oe_admin_ready(const oe_config_t *cfg, const char **reason);
  * 127.0.0.1) with a short timeout; returns 0 for a 200 answer, 1 otherwise (message in
  * err). Needs no curl binary. */
 int oe_admin_healthcheck(const char *admin_addr, const char *path, char *err, size_t errlen);
+
+/* The status subcommand: reads /status.json from the admin address (as healthcheck does)
+ * and prints a short summary to out. Returns 0, or 1 with a message in err. */
+int oe_admin_status_print(const char *admin_addr, FILE *out, char *err, size_t errlen);
 
 #endif

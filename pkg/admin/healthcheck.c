@@ -2,11 +2,12 @@
  * admin/healthcheck — the client side of `ott-edge healthcheck`: one HTTP/1.0 GET on the
  * admin listener over a plain socket (httpget), so container images need no curl.
  *
- * Owns: oe_admin_healthcheck() only (declared in admin.h): which address to ask, and the
- * messages. Must not touch the admin listener itself or any server state: it runs in a
- * separate short-lived process.
+ * Owns: oe_admin_healthcheck() only (declared in admin.h) and its messages; which address
+ * to ask is oe_admin_target() (client.c), shared with `ott-edge status`. Must not touch the admin listener itself or
+ * any server state: it runs in a separate short-lived process.
  */
 #include "admin/admin.h"
+#include "admin/internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -30,20 +31,8 @@ int oe_admin_healthcheck(const char *admin_addr, const char *path, char *err, si
 {
     char host[256];
     uint16_t port;
-    if (admin_addr == NULL || admin_addr[0] == '\0') {
-        snprintf(err, errlen, "the admin listener is disabled (listen.admin is empty): nothing to check");
+    if (oe_admin_target(admin_addr, host, sizeof(host), &port, err, errlen) != 0)
         return 1;
-    }
-    if (oe_config_split_hostport(admin_addr, host, sizeof(host), &port) != 0 || port == 0) {
-        snprintf(err, errlen, "bad admin address '%s': expected HOST:PORT, [V6]:PORT or :PORT", admin_addr);
-        return 1;
-    }
-    /* A wildcard listen address is reached over loopback. */
-    if (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "*") == 0)
-        snprintf(host, sizeof(host), "127.0.0.1");
-    else if (strcmp(host, "::") == 0)
-        snprintf(host, sizeof(host), "::1");
-
     oe_httpget_req_t req = {.host = host,
                             .port = port,
                             .path = path,

@@ -1,5 +1,5 @@
 /* cache — the h2o side of the edge cache: lookup handler, capture filter, waking
- * coalesced requests, metrics (see cache.h; the store is store.c, the rules policy.c). */
+ * coalesced requests, metrics (see cache.h; the store is store.c/store.h, the rules policy.c). */
 #include "cache/cache.h"
 
 #include <stdio.h>
@@ -7,15 +7,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache/store.h"
 #include "compress/compress.h"
 #include "metrics/metrics.h"
+#include "util/util.h"
 
-#define DEFAULT_MAX_SIZE   (64ull << 20)
-#define DEFAULT_MAX_OBJECT (8ull << 20)
-#define PASS_TTL_MS        60000 /* a URL answered uncacheable is not coalesced for this long */
-#define ERROR_PASS_TTL_MS  2000  /* nor, briefly, one answered with an error */
-#define MAX_WAITS          2     /* times a request may wait for another's fetch */
-#define ENV_NAME           "oe.cache"
+#define PASS_TTL_MS       60000 /* a URL answered uncacheable is not coalesced for this long */
+#define ERROR_PASS_TTL_MS 2000  /* nor, briefly, one answered with an error */
+#define MAX_WAITS         2     /* times a request may wait for another's fetch */
+#define ENV_NAME          "oe.cache"
 
 enum { ROLE_NONE = 0, ROLE_LEADER, ROLE_WAITER, ROLE_HIT };
 
@@ -78,14 +78,10 @@ static int lookup(reqstate_t *st);
 
 void oe_cache_settings_from_config(const oe_config_t *cfg, oe_cache_settings_t *out)
 {
-    *out = (oe_cache_settings_t){
-        .enabled = 1, .max_size = DEFAULT_MAX_SIZE, .max_object = DEFAULT_MAX_OBJECT, .lock_timeout_ms = 1000};
-    if (cfg != NULL) {
-        out->enabled = cfg->cache.enabled;
-        out->max_size = cfg->cache.max_size;
-        out->max_object = cfg->cache.max_object;
-        out->lock_timeout_ms = cfg->cache.lock_timeout_ms;
-    }
+    *out = (oe_cache_settings_t){.enabled = cfg->cache.enabled,
+                                 .max_size = cfg->cache.max_size,
+                                 .max_object = cfg->cache.max_object,
+                                 .lock_timeout_ms = cfg->cache.lock_timeout_ms};
     if (out->max_object > out->max_size)
         out->max_object = out->max_size;
 }
@@ -167,7 +163,7 @@ static void finish_leader(reqstate_t *st, oe_cache_obj_t *obj, oe_cache_obj_t *m
 {
     h2o_linklist_t woken;
     h2o_linklist_init_anchor(&woken);
-    oe_cache_store_resolve(store, st->pending, obj, marker, oe_now_ms(), &woken);
+    oe_cache_store_resolve(store, st->pending, obj, marker, oe_util_now_ms(), &woken);
     st->pending = NULL;
     while (!h2o_linklist_is_empty(&woken)) { /* unlink before sending: the receiver frees it */
         waiter_t *wt = H2O_STRUCT_FROM_MEMBER(waiter_t, w.link, woken.next);
@@ -180,7 +176,7 @@ static oe_cache_obj_t *pass_marker(h2o_iovec_t key, uint64_t ttl_ms)
 {
     oe_cache_obj_t *m = oe_cache_obj_new(OE_CACHE_PASS, key.base, key.len, 0, 0, h2o_iovec_init(NULL, 0));
     if (m != NULL)
-        m->expires_ms = oe_now_ms() + ttl_ms;
+        m->expires_ms = oe_util_now_ms() + ttl_ms;
     return m;
 }
 
@@ -281,7 +277,7 @@ static void serve(reqstate_t *st, oe_cache_obj_t *o)
             h2o_add_header_by_str(&req->pool, &req->res.headers, h->name.base, h->name.len, 0, NULL, h->value.base,
                                   h->value.len);
     }
-    int64_t age = o->age_at_store + (int64_t)((oe_now_ms() - o->stored_ms) / 1000);
+    int64_t age = o->age_at_store + (int64_t)((oe_util_now_ms() - o->stored_ms) / 1000);
     char *agebuf = h2o_mem_alloc_pool(&req->pool, 24);
     int alen = snprintf(agebuf, 24, "%lld", (long long)age);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_AGE, NULL, agebuf, (size_t)alen);
@@ -327,7 +323,7 @@ static int lookup(reqstate_t *st)
     int can_lead = is_get && req->version >= 0x101 && h2o_find_header(&req->headers, H2O_TOKEN_RANGE, -1) == -1;
     h2o_iovec_t key = st->base;
 
-    oe_cache_obj_t *m = oe_cache_store_get(store, st->base.base, st->base.len, oe_now_ms());
+    oe_cache_obj_t *m = oe_cache_store_get(store, st->base.base, st->base.len, oe_util_now_ms());
     if (m != NULL) {
         int pass = m->kind == OE_CACHE_PASS;
         if (m->kind == OE_CACHE_VARY)
@@ -348,7 +344,7 @@ static int lookup(reqstate_t *st)
     }
     oe_cache_obj_t *hit = NULL;
     oe_cache_pending_t *p = NULL;
-    int r = oe_cache_store_acquire(store, key.base, key.len, oe_now_ms(), use_stored, can_lead,
+    int r = oe_cache_store_acquire(store, key.base, key.len, oe_util_now_ms(), use_stored, can_lead,
                                    w != NULL ? &w->w : NULL, &hit, &p);
     if (r == OE_CACHE_WAIT) {
         st->role = ROLE_WAITER;
@@ -499,7 +495,7 @@ static void capture_do_send(h2o_ostream_t *_self, h2o_req_t *req, h2o_iovec_t *b
             oe_cache_obj_t *o = st->snap;
             o->body = h2o_iovec_init(st->buf, st->len);
             o->charge += st->len;
-            o->expires_ms = oe_now_ms() + (uint64_t)st->ttl * 1000;
+            o->expires_ms = oe_util_now_ms() + (uint64_t)st->ttl * 1000;
             if (st->vary_marker != NULL)
                 st->vary_marker->expires_ms = o->expires_ms;
             oe_cache_obj_t *marker = st->vary_marker;
@@ -619,44 +615,46 @@ Next:
 
 /* ---- metrics and registration ------------------------------------------------------ */
 
-static size_t render_metrics(void *data, char *buf, size_t cap)
+static uint64_t counter(const uint64_t *c)
+{
+    return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
+void oe_cache_counters(oe_cache_counters_t *out)
+{
+    *out = (oe_cache_counters_t){.enabled = store != NULL && settings.enabled};
+    if (store == NULL)
+        return;
+    oe_cache_stats_t s;
+    oe_cache_store_stats(store, &s);
+    out->hits = counter(&stat_hits);
+    out->misses = counter(&stat_misses);
+    out->not_modified = counter(&stat_not_modified);
+    out->stored_bytes = s.bytes;
+    out->objects = s.objects;
+}
+
+static void render_metrics(void *data, oe_metrics_out_t *o)
 {
     (void)data;
     oe_cache_stats_t s;
     oe_cache_store_stats(store, &s);
-    int n = snprintf(buf, cap,
-                     "# HELP ott_edge_cache_hits_total Requests answered from the edge cache.\n"
-                     "# TYPE ott_edge_cache_hits_total counter\n"
-                     "ott_edge_cache_hits_total %llu\n"
-                     "# HELP ott_edge_cache_misses_total Cache-eligible requests sent on to the upstream.\n"
-                     "# TYPE ott_edge_cache_misses_total counter\n"
-                     "ott_edge_cache_misses_total %llu\n"
-                     "# HELP ott_edge_cache_coalesced_total Misses that waited for another request's fetch.\n"
-                     "# TYPE ott_edge_cache_coalesced_total counter\n"
-                     "ott_edge_cache_coalesced_total %llu\n"
-                     "# HELP ott_edge_cache_not_modified_total Hits answered 304 Not Modified.\n"
-                     "# TYPE ott_edge_cache_not_modified_total counter\n"
-                     "ott_edge_cache_not_modified_total %llu\n"
-                     "# HELP ott_edge_cache_stored_bytes Bytes held by the cache (bounded by cache.max_size).\n"
-                     "# TYPE ott_edge_cache_stored_bytes gauge\n"
-                     "ott_edge_cache_stored_bytes %llu\n"
-                     "# HELP ott_edge_cache_objects Entries held by the cache.\n"
-                     "# TYPE ott_edge_cache_objects gauge\n"
-                     "ott_edge_cache_objects %llu\n"
-                     "# HELP ott_edge_cache_evictions_total Entries evicted to stay within cache.max_size.\n"
-                     "# TYPE ott_edge_cache_evictions_total counter\n"
-                     "ott_edge_cache_evictions_total %llu\n"
-                     "# HELP ott_edge_cache_lock_timeouts_total Coalesced misses that stopped waiting after "
-                     "cache.lock_timeout.\n"
-                     "# TYPE ott_edge_cache_lock_timeouts_total counter\n"
-                     "ott_edge_cache_lock_timeouts_total %llu\n",
-                     (unsigned long long)__atomic_load_n(&stat_hits, __ATOMIC_RELAXED),
-                     (unsigned long long)__atomic_load_n(&stat_misses, __ATOMIC_RELAXED),
-                     (unsigned long long)__atomic_load_n(&stat_coalesced, __ATOMIC_RELAXED),
-                     (unsigned long long)__atomic_load_n(&stat_not_modified, __ATOMIC_RELAXED),
-                     (unsigned long long)s.bytes, (unsigned long long)s.objects, (unsigned long long)s.evictions,
-                     (unsigned long long)__atomic_load_n(&stat_lock_timeouts, __ATOMIC_RELAXED));
-    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap;
+    oe_metrics_counter(o, "ott_edge_cache_hits_total", "Requests answered from the edge cache.",
+                       (double)counter(&stat_hits));
+    oe_metrics_counter(o, "ott_edge_cache_misses_total", "Cache-eligible requests sent on to the upstream.",
+                       (double)counter(&stat_misses));
+    oe_metrics_counter(o, "ott_edge_cache_coalesced_total", "Misses that waited for another request's fetch.",
+                       (double)counter(&stat_coalesced));
+    oe_metrics_counter(o, "ott_edge_cache_not_modified_total", "Hits answered 304 Not Modified.",
+                       (double)counter(&stat_not_modified));
+    oe_metrics_gauge(o, "ott_edge_cache_stored_bytes", "Bytes held by the cache (bounded by cache.max_size).",
+                     (double)s.bytes);
+    oe_metrics_gauge(o, "ott_edge_cache_objects", "Entries held by the cache.", (double)s.objects);
+    oe_metrics_counter(o, "ott_edge_cache_evictions_total", "Entries evicted to stay within cache.max_size.",
+                       (double)s.evictions);
+    oe_metrics_counter(o, "ott_edge_cache_lock_timeouts_total",
+                       "Coalesced misses that stopped waiting after cache.lock_timeout.",
+                       (double)counter(&stat_lock_timeouts));
 }
 
 int oe_cache_register(h2o_pathconf_t *pc, const oe_config_t *cfg, char *err, size_t errlen)

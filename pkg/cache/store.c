@@ -1,7 +1,7 @@
 /* store — the shared object store of the cache (see cache.h). One mutex guards the hash
  * table, the LRU list and the table of misses under way; critical sections are a lookup
  * and a few pointer moves, never I/O or copies of bodies. */
-#include "cache/cache.h"
+#include "cache/store.h"
 
 #include <pthread.h>
 #include <stdlib.h>

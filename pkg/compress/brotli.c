@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef OE_HAVE_BROTLI /* set by CMake when libbrotlienc is found; without it only gzip is offered */
 #include <brotli/encode.h>
 
 typedef struct {
@@ -94,15 +93,3 @@ h2o_compress_context_t *oe_compress_brotli_open(h2o_mem_pool_t *pool, int qualit
     BrotliEncoderSetParameter(self->enc, BROTLI_PARAM_MODE, BROTLI_MODE_TEXT);
     return &self->super;
 }
-
-#else
-
-h2o_compress_context_t *oe_compress_brotli_open(h2o_mem_pool_t *pool, int quality, size_t size_hint)
-{
-    (void)pool;
-    (void)quality;
-    (void)size_hint;
-    return NULL;
-}
-
-#endif

@@ -7,23 +7,6 @@
 
 #include "metrics/metrics.h"
 
-/* Compressible by default: text (HTML, JS, CSS, source maps, SVG, JSON and the web manifest)
- * and wasm. Images, video, woff/woff2 and archives are compressed already: gains are nil.
- * The same list is compress.types' default in the config key table. */
-static const char *const default_types[] = {
-    "text/*",
-    "application/javascript",
-    "application/json",
-    "application/xml",
-    "application/wasm",
-    "image/svg+xml",
-    "+json",
-    "+xml",
-};
-
-#define DEFAULT_MIN_SIZE 1024 /* see docs/cache.md: below ~1 KiB the body shares the first packet anyway */
-#define DEFAULT_LEVEL    5
-
 typedef struct {
     h2o_filter_t super;
     oe_compress_settings_t s;
@@ -44,27 +27,13 @@ static uint64_t stat_encoded[OE_ENC_COUNT];
 void oe_compress_settings_from_config(const oe_config_t *cfg, oe_compress_settings_t *out)
 {
     *out = (oe_compress_settings_t){
-        .enabled = 1,
-        .types = default_types,
-        .types_count = sizeof(default_types) / sizeof(default_types[0]),
-        .min_size = DEFAULT_MIN_SIZE,
-        .level = DEFAULT_LEVEL,
-        .offered = OE_ENC_MASK(OE_ENC_GZIP),
+        .enabled = cfg->compress.enabled,
+        .types = (const char *const *)cfg->compress.types.items,
+        .types_count = cfg->compress.types.count,
+        .min_size = cfg->compress.min_size,
+        .level = cfg->compress.level,
+        .offered = OE_ENC_MASK(OE_ENC_GZIP) | OE_ENC_MASK(OE_ENC_BR),
     };
-#ifdef OE_HAVE_BROTLI
-    out->offered |= OE_ENC_MASK(OE_ENC_BR);
-#endif
-    if (cfg != NULL) {
-        out->enabled = cfg->compress.enabled;
-        out->types = (const char *const *)cfg->compress.types.items;
-        out->types_count = cfg->compress.types.count;
-        out->min_size = cfg->compress.min_size;
-        out->level = cfg->compress.level;
-    }
-    if (out->level < 1)
-        out->level = 1;
-    if (out->level > 9)
-        out->level = 9;
 }
 
 const char *oe_compress_name(int enc)
@@ -280,17 +249,15 @@ Next:
 
 /* ---- metrics and registration ------------------------------------------------------ */
 
-static size_t render_metrics(void *data, char *buf, size_t cap)
+static void render_metrics(void *data, oe_metrics_out_t *o)
 {
     (void)data;
-    int n = snprintf(buf, cap,
-                     "# HELP ott_edge_compressed_responses_total Responses compressed by ott-edge, by coding.\n"
-                     "# TYPE ott_edge_compressed_responses_total counter\n"
-                     "ott_edge_compressed_responses_total{encoding=\"gzip\"} %llu\n"
-                     "ott_edge_compressed_responses_total{encoding=\"br\"} %llu\n",
-                     (unsigned long long)__atomic_load_n(&stat_encoded[OE_ENC_GZIP], __ATOMIC_RELAXED),
-                     (unsigned long long)__atomic_load_n(&stat_encoded[OE_ENC_BR], __ATOMIC_RELAXED));
-    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap;
+    if (oe_metrics_family(o, "ott_edge_compressed_responses_total", OE_METRICS_COUNTER,
+                          "Responses compressed by ott-edge, by coding.") != 0)
+        return;
+    oe_metrics_sample(o, (double)__atomic_load_n(&stat_encoded[OE_ENC_GZIP], __ATOMIC_RELAXED), "encoding", "gzip",
+                      NULL);
+    oe_metrics_sample(o, (double)__atomic_load_n(&stat_encoded[OE_ENC_BR], __ATOMIC_RELAXED), "encoding", "br", NULL);
 }
 
 void oe_compress_register(h2o_pathconf_t *pc, const oe_config_t *cfg)

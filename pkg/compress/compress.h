@@ -22,15 +22,16 @@ enum { OE_ENC_IDENTITY = 0, OE_ENC_GZIP = 1, OE_ENC_BR = 2, OE_ENC_COUNT = 3 };
 #define OE_ENC_MASK(e) (1u << (e))
 
 typedef struct oe_compress_settings {
-    int enabled;              /* compress.enabled (default 1) */
+    int enabled;              /* compress.enabled */
     const char *const *types; /* compress.types: "text/html", "type/any", "+json" ... */
     size_t types_count;
     uint64_t min_size; /* compress.min_size: bodies of known length below it stay as they are */
     int level;         /* compress.level 1..9: zlib level and brotli quality */
-    unsigned offered;  /* OE_ENC_MASK() of the codings this build can produce */
+    unsigned offered;  /* OE_ENC_MASK() of the codings produced: gzip and br */
 } oe_compress_settings_t;
 
-/* The settings in effect for cfg (the compress.* keys); cfg NULL gives the defaults. */
+/* The settings in effect for cfg (the compress.* keys; their defaults live in the config
+ * key table only). */
 void oe_compress_settings_from_config(const oe_config_t *cfg, oe_compress_settings_t *out);
 
 /* Registers the filter on pc (before any filter that should see encoded bodies, such as

@@ -358,7 +358,8 @@ const keydef oe_config_keys[] = {
     {"listen.http", T_STR, OFF(listen.http), 0, ":80", F_ADDRESS, NULL, 0, 0, check_listen_opt,
      "HTTP listener for ACME HTTP-01 and redirects to HTTPS. `\"\"` disables it."},
     {"listen.admin", T_STR, OFF(listen.admin), 0, ":9901", F_ADDRESS, NULL, 0, 0, check_listen_opt,
-     "Admin listener for `/livez`, `/readyz` and `/metrics`. `\"\"` disables it."},
+     "Admin listener for the status page (`/`, `/status.json`), `/livez`, `/readyz` and `/metrics`. `\"\"` disables "
+     "it."},
 
     {"tls.cert_file", T_STR, OFF(tls.cert_file), 0, NULL, F_OPTIONAL, NULL, 0, 0, NULL,
      "PEM certificate chain to serve instead of an ACME certificate. Set it together with `tls.key_file`."},

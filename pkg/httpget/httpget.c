@@ -15,13 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/util.h"
+
 #define DRAIN_MAX (64 * 1024) /* what is discarded after a head_only answer, to close without a reset */
 
+/* Deadlines are monotonic milliseconds, signed so that "time left" can go below zero. */
 static long long now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)oe_util_now_ms();
 }
 
 /* Waits until fd is ready for events or the deadline passes. Returns 0 when ready. */

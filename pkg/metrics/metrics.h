@@ -1,16 +1,22 @@
 /*
- * metrics — counters and gauges exposed on the admin listener's /metrics.
+ * metrics — counters and gauges exposed on the admin listener's /metrics, and the one
+ * writer of the Prometheus text format.
  *
  * Owns: the per-worker counter blocks (each written by one worker thread only, read by
- * the admin thread with relaxed atomics) and process-wide counters, and the Prometheus
- * text rendering of all of them.
- * Must not touch: sockets or h2o; other modules push numbers in, admin pulls text out.
+ * the admin thread with relaxed atomics), the families rendered from them, and the
+ * writer every other family goes through (oe_metrics_family/oe_metrics_sample): bounded
+ * output, names and labels checked, label values escaped, each family written once (a
+ * second family of the same name is dropped and logged, never sent).
+ * Must not touch: sockets or h2o; other modules push numbers in or register a section
+ * that writes their own families; admin pulls the text out.
  */
 #ifndef OE_METRICS_H
 #define OE_METRICS_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "util/util.h"
 
 #define OE_METRICS_MAX_WORKERS 64
 
@@ -61,14 +67,38 @@ static inline uint64_t oe_metrics_get(const uint64_t *c)
     return __atomic_load_n(c, __ATOMIC_RELAXED);
 }
 
-/* Extra sections appended to /metrics (e.g. by the ACME manager): the callback writes
- * Prometheus text into buf (at most cap bytes) and returns the length written. */
-typedef size_t (*oe_metrics_section_cb)(void *data, char *buf, size_t cap);
+/* Sums every worker's block into *out (heartbeat_ms: the oldest). */
+void oe_metrics_sum(oe_metrics_worker_t *out);
+
+/* ---- the writer ---------------------------------------------------------------------- */
+
+typedef struct oe_metrics_out oe_metrics_out_t;
+enum { OE_METRICS_COUNTER = 0, OE_METRICS_GAUGE = 1 };
+
+/* Starts a family: writes its # HELP and # TYPE lines. Returns 0; -1 (and the family's
+ * samples are dropped) when the name is not a valid metric name or was already written
+ * in this rendering: one owner per family. */
+int oe_metrics_family(oe_metrics_out_t *o, const char *name, int type, const char *help);
+/* One sample of the family just started: its value, then label name/value pairs ended
+ * by NULL. Label values are escaped; a bad label name drops the sample. */
+void oe_metrics_sample(oe_metrics_out_t *o, double value, ...) __attribute__((sentinel));
+/* A family with one unlabelled sample. */
+void oe_metrics_counter(oe_metrics_out_t *o, const char *name, const char *help, double value);
+void oe_metrics_gauge(oe_metrics_out_t *o, const char *name, const char *help, double value);
+
+/* Sections appended to /metrics by the modules that own those families (cache, admin
+ * ...): the callback writes them through o. At most 16 sections. */
+typedef void (*oe_metrics_section_cb)(void *data, oe_metrics_out_t *o);
 void oe_metrics_add_section(oe_metrics_section_cb cb, void *data);
 
-/* Renders everything; returns a malloc'ed NUL-terminated string. */
-char *oe_metrics_render(void);
+/* Renders everything (at most 256 KiB; what does not fit is left out line by line);
+ * returns a malloc'ed NUL-terminated string and its length, or NULL when out of memory. */
+char *oe_metrics_render(size_t *len);
 
-uint64_t oe_now_ms(void); /* CLOCK_MONOTONIC in ms */
+/* Kept for pkg/server and pkg/proxy until they call oe_util_now_ms() themselves. */
+static inline uint64_t oe_now_ms(void)
+{
+    return oe_util_now_ms();
+}
 
 #endif

@@ -24,6 +24,7 @@
 #include "tls/tls.h"
 #include "tunnel/tunnel.h"
 #include "upstream/upstream.h"
+#include "util/util.h"
 
 enum { STATE_RUNNING = 0, STATE_STOP_ACCEPTING = 1, STATE_STOPPING = 2 };
 
@@ -77,47 +78,9 @@ static oe_server_t *volatile the_server;
 
 static int bind_one(const char *addr, const char *what, char *err, size_t errlen)
 {
-    char host[256];
-    uint16_t port;
-    if (oe_config_split_hostport(addr, host, sizeof(host), &port) != 0) {
-        snprintf(err, errlen, "listen.%s: cannot parse \"%s\"", what, addr);
-        return -1;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
-    char portstr[8];
-    snprintf(portstr, sizeof(portstr), "%u", port);
-    const char *h = host[0] != '\0' ? host : "::";
-    int gai = getaddrinfo(h, portstr, &hints, &res);
-    if (gai != 0 && host[0] == '\0') /* no IPv6 here: listen on IPv4 only */
-        gai = getaddrinfo("0.0.0.0", portstr, &hints, &res);
-    if (gai != 0) {
-        snprintf(err, errlen, "listen.%s: cannot resolve \"%s\": %s", what, addr, gai_strerror(gai));
-        return -1;
-    }
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 && host[0] == '\0' && res->ai_family == AF_INET6) {
-        freeaddrinfo(res);
-        res = NULL;
-        if (getaddrinfo("0.0.0.0", portstr, &hints, &res) == 0)
-            fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    }
-    int one = 1, zero = 0;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
-        (res->ai_family == AF_INET6 && host[0] == '\0' &&
-         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) != 0) ||
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
-        int e = errno;
-        snprintf(err, errlen, "listen.%s: cannot listen on %s: %s%s", what, addr, strerror(e),
-                 e == EACCES ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" : "");
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(res);
-        return -1;
-    }
-    freeaddrinfo(res);
-    return fd;
+    char key[32];
+    snprintf(key, sizeof(key), "listen.%s", what);
+    return oe_util_listen(addr, key, OE_UTIL_LISTEN_REUSEPORT | OE_UTIL_LISTEN_NODELAY, 4096, err, errlen);
 }
 
 oe_server_t *oe_server_bind(const oe_config_t *cfg, char *err, size_t errlen)

@@ -24,6 +24,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "util/util.h"
+
 extern char **environ;
 
 /* The supervised child's exit, once reaped (by reap() or stop(), from any thread). */
@@ -41,13 +43,6 @@ static int decode_status(int wstatus)
     if (WIFSIGNALED(wstatus))
         return 128 + WTERMSIG(wstatus);
     return 1;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void sleep_ms(unsigned ms)
@@ -150,11 +145,11 @@ int oe_supervise_stop(pid_t child, uint64_t grace_ms)
         return status;
 
     oe_supervise_forward(child, SIGTERM);
-    uint64_t deadline = now_ms() + grace_ms;
+    uint64_t deadline = oe_util_now_ms() + grace_ms;
     for (;;) {
         if (oe_supervise_reap(child, &status))
             return status;
-        if (now_ms() >= deadline)
+        if (oe_util_now_ms() >= deadline)
             break;
         sleep_ms(20);
     }
@@ -162,8 +157,8 @@ int oe_supervise_stop(pid_t child, uint64_t grace_ms)
     oe_supervise_forward(child, SIGKILL);
     /* SIGKILL cannot be caught; the wait is bounded in case the child is stuck in the
      * kernel (uninterruptible I/O), so ott-edge itself can still exit. */
-    deadline = now_ms() + 5000;
-    while (now_ms() < deadline) {
+    deadline = oe_util_now_ms() + 5000;
+    while (oe_util_now_ms() < deadline) {
         if (oe_supervise_reap(child, &status))
             return status;
         sleep_ms(10);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cache/cache.h"
+#include "cache/store.h"
 #include "check.h"
 
 static h2o_mem_pool_t pool;

@@ -1,9 +1,12 @@
 /* test_cache_compress — Accept-Encoding negotiation and the compressible-type patterns of
- * pkg/compress (the cache keys on the same negotiation). */
+ * pkg/compress (the cache keys on the same negotiation), and the settings both modules
+ * take from a configuration with every key at its default (the key table's). */
 #include <string.h>
 
+#include "cache/cache.h"
 #include "check.h"
 #include "compress/compress.h"
+#include "config/config.h"
 
 static const unsigned BOTH = OE_ENC_MASK(OE_ENC_GZIP) | OE_ENC_MASK(OE_ENC_BR);
 
@@ -69,11 +72,24 @@ static void test_types(void)
 #undef T
 }
 
+/* Every key at its default: an empty file and no environment. */
+static oe_config_t *defaults(void)
+{
+    char *noenv[] = {NULL}, err[OE_CONFIG_ERR_MAX];
+    oe_config_t *cfg = oe_config_load("/dev/null", noenv, err, sizeof(err));
+    CHECK(cfg != NULL, "loading the defaults: %s", err);
+    return cfg;
+}
+
 static void test_defaults(void)
 {
+    oe_config_t *cfg = defaults();
+    if (cfg == NULL)
+        return;
     oe_compress_settings_t s;
-    oe_compress_settings_from_config(NULL, &s);
-    CHECK(s.enabled && s.min_size == 1024 && s.level == 5, "defaults");
+    oe_compress_settings_from_config(cfg, &s);
+    CHECK(s.enabled && s.min_size == 1024 && s.level == 5, "compress defaults");
+    CHECK(s.offered == (OE_ENC_MASK(OE_ENC_GZIP) | OE_ENC_MASK(OE_ENC_BR)), "gzip and br offered");
 #define T(ct) oe_compress_type_matches(s.types, s.types_count, ct, strlen(ct))
     CHECK(T("text/html; charset=utf-8") && T("application/javascript") && T("text/css") && T("application/json") &&
               T("image/svg+xml") && T("application/manifest+json") && T("text/javascript"),
@@ -81,6 +97,12 @@ static void test_defaults(void)
     CHECK(!T("image/png") && !T("image/webp") && !T("video/mp4") && !T("font/woff2") && !T("application/zip"),
           "already-compressed types do not");
 #undef T
+    oe_cache_settings_t c;
+    oe_cache_settings_from_config(cfg, &c);
+    CHECK(c.enabled && c.max_size == 64ull << 20 && c.max_object == 8ull << 20 && c.lock_timeout_ms == 1000,
+          "cache defaults: enabled %d, max_size %llu, max_object %llu, lock_timeout %llu ms", c.enabled,
+          (unsigned long long)c.max_size, (unsigned long long)c.max_object, (unsigned long long)c.lock_timeout_ms);
+    oe_config_free(cfg);
 }
 
 int main(void)

@@ -1,0 +1,392 @@
+/*
+ * status — what the status page, /status.json and the admin's own /metrics families show,
+ * gathered in one place from the small read functions each module exposes (tls info,
+ * upstream health, ACME status, the metrics counters, the cache counters, the log's
+ * remembered events), plus a ring of counter samples so a freshly opened page has the
+ * last ten minutes to draw. The JSON is written here and nowhere else (with jansson).
+ */
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "acme/acme.h"
+#include "admin/admin.h"
+#include "admin/internal.h"
+#include "cache/cache.h"
+#include "log/log.h"
+#include "proxy/proxy.h"
+#include "server/server.h"
+#include "tls/tls.h"
+#include "util/util.h"
+
+#define EVENTS_SHOWN  20
+#define ERRORS_SHOWN  5
+#define RATE_MIN_MS   1000 /* live rates are measured over at least this long ... */
+#define RATE_FIRST_MS 100  /* ... or this long just after start */
+#define MAX_CERTS     8
+
+/* One reading of the counters (cumulative, as the workers count them). */
+typedef struct sample {
+    int64_t wall_ms;
+    uint64_t mono_ms;
+    uint64_t requests[OE_PROTO_COUNT];
+    uint64_t r4xx, r5xx;
+    uint64_t conns_open, ws_open;
+    uint64_t cache_hits, cache_misses;
+    uint64_t upstream_errors, upstream_timeouts;
+    uint64_t abuse_closed, abuse_refused;
+} sample_t;
+
+static const oe_config_t *cfg;
+static time_t started_at;
+static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
+static sample_t ring[OE_ADMIN_HISTORY];
+static unsigned ring_next, ring_count;
+static uint64_t next_sample_ms;
+
+/* Everything one answer shows, read once so /status.json and /metrics agree. */
+typedef struct snapshot {
+    time_t now;
+    oe_tls_info_t tls;
+    oe_acme_status_t acme[MAX_CERTS];
+    size_t nacme;
+    int upstream_ok;
+    const char *upstream_reason;
+    int ready;
+    const char *ready_reason;
+    int draining;
+} snapshot_t;
+
+static int64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void read_counters(sample_t *s)
+{
+    oe_metrics_worker_t m;
+    oe_cache_counters_t c;
+    oe_metrics_sum(&m);
+    oe_cache_counters(&c);
+    *s = (sample_t){.wall_ms = wall_ms(), .mono_ms = oe_util_now_ms()};
+    for (int p = 0; p < OE_PROTO_COUNT; p++)
+        for (int k = 0; k < 6; k++)
+            s->requests[p] += m.requests[p][k];
+    for (int p = 0; p < OE_PROTO_COUNT; p++) {
+        s->r4xx += m.requests[p][4];
+        s->r5xx += m.requests[p][5];
+    }
+    s->conns_open = m.conns_accepted - m.conns_closed;
+    s->ws_open = m.ws_opened - m.ws_closed;
+    s->cache_hits = c.hits;
+    s->cache_misses = c.misses;
+    s->upstream_errors = m.upstream_errors;
+    s->upstream_timeouts = m.upstream_timeouts;
+    s->abuse_closed = m.abuse_closed;
+    s->abuse_refused = m.abuse_refused;
+}
+
+void oe_admin_status_init(const oe_config_t *c)
+{
+    cfg = c;
+    started_at = time(NULL);
+    /* the events the page lists: the log keeps them whatever log.level is */
+    oe_log_remember("acme_");
+    oe_log_remember("upstream_");
+    next_sample_ms = 0;
+    oe_admin_status_tick();
+}
+
+void oe_admin_status_tick(void)
+{
+    uint64_t now = oe_util_now_ms();
+    if (now < next_sample_ms)
+        return;
+    next_sample_ms = now + OE_ADMIN_SAMPLE_MS;
+    sample_t s;
+    read_counters(&s);
+    pthread_mutex_lock(&ring_lock);
+    ring[ring_next] = s;
+    ring_next = (ring_next + 1) % OE_ADMIN_HISTORY;
+    if (ring_count < OE_ADMIN_HISTORY)
+        ring_count++;
+    pthread_mutex_unlock(&ring_lock);
+}
+
+/* Copies the ring, oldest first; returns how many. */
+static unsigned history(sample_t *out)
+{
+    pthread_mutex_lock(&ring_lock);
+    unsigned n = ring_count;
+    for (unsigned i = 0; i < n; i++)
+        out[i] = ring[(ring_next + OE_ADMIN_HISTORY - n + i) % OE_ADMIN_HISTORY];
+    pthread_mutex_unlock(&ring_lock);
+    return n;
+}
+
+static void take_snapshot(snapshot_t *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->now = time(NULL);
+    oe_tls_info(&s->tls);
+    s->nacme = oe_acme_status(s->acme, MAX_CERTS);
+    s->upstream_ok = oe_proxy_health_ok(&s->upstream_reason);
+    s->ready = oe_admin_ready(cfg, &s->ready_reason);
+    s->draining = oe_server_draining();
+}
+
+/* Where the served certificate comes from. */
+static const char *cert_source(const snapshot_t *s)
+{
+    if (!s->tls.loaded)
+        return "none";
+    if (s->tls.fallback)
+        return "self-signed";
+    if (cfg->tls.cert_file != NULL)
+        return "file";
+    return s->nacme > 0 ? "acme" : "file";
+}
+
+/* ---- /metrics ------------------------------------------------------------------------ */
+
+void oe_admin_status_metrics(void *data, oe_metrics_out_t *o)
+{
+    (void)data;
+    snapshot_t s;
+    take_snapshot(&s);
+    if (oe_metrics_family(o, "ott_edge_build_info", OE_METRICS_GAUGE, "Always 1; the version is in the label.") == 0)
+        oe_metrics_sample(o, 1, "version", OE_VERSION, NULL);
+    oe_metrics_gauge(o, "ott_edge_start_time_seconds", "When this process started (Unix time).", (double)started_at);
+    if (oe_metrics_family(o, "ott_edge_certificate_expiry_seconds", OE_METRICS_GAUGE,
+                          "Seconds until the served certificate expires, per name.") == 0 &&
+        s.tls.loaded) {
+        char names[sizeof(s.tls.names)], *save = NULL;
+        memcpy(names, s.tls.names, sizeof(names));
+        for (char *n = strtok_r(names, ",", &save); n != NULL; n = strtok_r(NULL, ",", &save))
+            oe_metrics_sample(o, (double)(s.tls.not_after - s.now), "name", n, NULL);
+    }
+    oe_metrics_gauge(o, "ott_edge_certificate_self_signed", "1 while the generated self-signed certificate is served.",
+                     s.tls.loaded && s.tls.fallback);
+    oe_metrics_counter(o, "ott_edge_certificate_swaps_total", "Certificates loaded since start.",
+                       (double)s.tls.generation);
+    oe_metrics_gauge(o, "ott_edge_upstream_up", "1 when the upstream answered recently.", s.upstream_ok);
+    oe_metrics_gauge(o, "ott_edge_ready", "1 when /readyz answers 200.", s.ready);
+    oe_metrics_gauge(o, "ott_edge_draining", "1 once a shutdown has begun.", s.draining);
+    if (s.nacme == 0)
+        return; /* ACME is off: no ACME families */
+    uint64_t ok = 0, failed = 0;
+    for (size_t i = 0; i < s.nacme; i++)
+        ok += s.acme[i].ok, failed += s.acme[i].failed;
+    if (oe_metrics_family(o, "ott_edge_acme_renewals_total", OE_METRICS_COUNTER, "ACME orders completed, by result.") ==
+        0) {
+        oe_metrics_sample(o, (double)ok, "result", "ok", NULL);
+        oe_metrics_sample(o, (double)failed, "result", "failed", NULL);
+    }
+    /* one certificate today: the per-certificate gauges come from the first */
+    const oe_acme_status_t *a = &s.acme[0];
+    oe_metrics_gauge(o, "ott_edge_acme_next_attempt_timestamp_seconds", "When the next ACME order is due (Unix time).",
+                     (double)a->next_attempt);
+    oe_metrics_gauge(o, "ott_edge_acme_consecutive_failures", "ACME orders failed in a row.", a->failures);
+    oe_metrics_gauge(o, "ott_edge_acme_last_success_timestamp_seconds",
+                     "When ACME last installed a certificate (Unix time; 0: not since start).",
+                     (double)a->last_success);
+    oe_metrics_gauge(o, "ott_edge_acme_last_failure_timestamp_seconds",
+                     "When an ACME order last failed (Unix time; 0: not since start).", (double)a->last_failure);
+}
+
+/* ---- /status.json ---------------------------------------------------------------------- */
+
+static json_t *time_or_null(time_t t)
+{
+    return t > 0 ? json_integer((json_int_t)t) : json_null();
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
+}
+
+/* "a,b,c" -> ["a","b","c"] */
+static json_t *name_list(const char *names)
+{
+    json_t *a = json_array();
+    const char *p = names;
+    while (a != NULL && *p != '\0') {
+        size_t l = strcspn(p, ",");
+        if (l > 0)
+            json_array_append_new(a, json_stringn(p, l));
+        p += l;
+        if (*p == ',')
+            p++;
+    }
+    return a;
+}
+
+static json_t *event_json(const oe_log_event_t *e)
+{
+    json_t *fields = json_object();
+    size_t pos = 0;
+    const char *k, *v;
+    while (oe_log_event_next(e, &pos, &k, &v) == 0)
+        json_object_set_new(fields, k, json_string(v));
+    return json_pack("{s:I, s:s, s:s, s:o}", "at_ms", (json_int_t)e->at_ms, "level", oe_log_level_name(e->level),
+                     "event", e->event, "fields", fields);
+}
+
+static json_t *acme_json(const oe_acme_status_t *a)
+{
+    json_t *ari = a->ari_start > 0
+                      ? json_pack("{s:I, s:I}", "start", (json_int_t)a->ari_start, "end", (json_int_t)a->ari_end)
+                      : json_null();
+    return json_pack("{s:o, s:o, s:i, s:I, s:I, s:o, s:o, s:o}", "next_attempt", time_or_null(a->next_attempt),
+                     "ari_window", ari, "consecutive_failures", (int)a->failures, "orders_ok", (json_int_t)a->ok,
+                     "orders_failed", (json_int_t)a->failed, "last_success", time_or_null(a->last_success),
+                     "last_problem", str_or_null(a->last_error), "last_problem_at", time_or_null(a->last_failure));
+}
+
+static json_t *certificate_json(const snapshot_t *s)
+{
+    if (!s->tls.loaded)
+        return json_null();
+    double days = (double)(s->tls.not_after - s->now) / 86400.0;
+    json_t *c = json_pack("{s:s, s:o, s:s, s:s, s:s, s:I, s:I, s:f}", "source", cert_source(s), "names",
+                          name_list(s->tls.names), "subject", s->tls.subject, "issuer", s->tls.issuer, "serial",
+                          s->tls.serial, "not_before", (json_int_t)s->tls.not_before, "not_after",
+                          (json_int_t)s->tls.not_after, "days_left", (double)(long long)(days * 10) / 10.0);
+    if (c != NULL)
+        json_object_set_new(c, "acme", s->nacme > 0 ? acme_json(&s->acme[0]) : json_null());
+    return c;
+}
+
+/* Rate per second of a counter between two samples. */
+#define RATE(a, b, field)                                                                                              \
+    ((b)->mono_ms > (a)->mono_ms ? (double)((b)->field - (a)->field) * 1000.0 / (double)((b)->mono_ms - (a)->mono_ms)  \
+                                 : 0.0)
+
+static json_t *ratio_or_null(uint64_t hits, uint64_t misses)
+{
+    return hits + misses > 0 ? json_real((double)hits / (double)(hits + misses)) : json_null();
+}
+
+static json_t *upstream_json(const snapshot_t *s, const sample_t *h, unsigned n, const sample_t *now)
+{
+    /* 502/504 answered over the history kept (up to ten minutes) */
+    uint64_t e502 = n > 0 ? now->upstream_errors - h[0].upstream_errors : 0;
+    uint64_t e504 = n > 0 ? now->upstream_timeouts - h[0].upstream_timeouts : 0;
+    json_t *errors = json_array();
+    oe_log_event_t ev[ERRORS_SHOWN];
+    size_t ne = oe_log_recent("upstream_", ev, ERRORS_SHOWN);
+    for (size_t i = 0; i < ne; i++) {
+        const char *url = oe_log_event_field(&ev[i], "url");
+        if (strcmp(ev[i].event, "upstream_down") == 0 && url != NULL &&
+            strncmp(url, cfg->upstream, strlen(cfg->upstream)) == 0)
+            json_array_append_new(errors, json_pack("{s:I, s:s}", "at_ms", (json_int_t)ev[i].at_ms, "error",
+                                                    oe_log_event_field(&ev[i], "error") ?: ""));
+    }
+    json_t *u = json_pack("{s:s, s:s, s:o, s:I, s:I, s:i, s:o}", "url", cfg->upstream, "state",
+                          s->upstream_ok ? "up" : "down", "reason", str_or_null(s->upstream_reason), "errors_502",
+                          (json_int_t)e502, "errors_504", (json_int_t)e504, "window_s",
+                          n > 0 ? (int)((now->mono_ms - h[0].mono_ms) / 1000) : 0, "recent_errors", errors);
+    return json_pack("[o]", u);
+}
+
+static json_t *site_json(const snapshot_t *s, const sample_t *h, unsigned n, const sample_t *now)
+{
+    json_t *domains = json_array();
+    for (size_t i = 0; i < cfg->domains.count; i++)
+        json_array_append_new(domains, json_string(cfg->domains.items[i]));
+    const char *name = cfg->domains.count > 0 ? cfg->domains.items[0] : "default";
+    return json_pack("{s:s, s:o, s:o, s:o}", "name", name, "domains", domains, "certificate", certificate_json(s),
+                     "upstreams", upstream_json(s, h, n, now));
+}
+
+static json_t *live_json(const sample_t *h, unsigned n, const sample_t *now)
+{
+    /* rates against the newest sample at least RATE_MIN_MS old (just after start: the first) */
+    const sample_t *base = n > 0 && now->mono_ms - h[0].mono_ms >= RATE_FIRST_MS ? &h[0] : NULL;
+    for (unsigned i = n; i-- > 0;)
+        if (now->mono_ms - h[i].mono_ms >= RATE_MIN_MS) {
+            base = &h[i];
+            break;
+        }
+    json_t *rps = json_null(), *r4 = json_null(), *r5 = json_null(), *hit = json_null();
+    if (base != NULL) {
+        rps = json_real(RATE(base, now, requests[0]) + RATE(base, now, requests[1]));
+        r4 = json_real(RATE(base, now, r4xx));
+        r5 = json_real(RATE(base, now, r5xx));
+    }
+    oe_cache_counters_t c;
+    oe_cache_counters(&c);
+    if (c.enabled)
+        hit = ratio_or_null(c.hits, c.misses);
+    oe_metrics_worker_t m;
+    oe_metrics_sum(&m);
+    return json_pack("{s:I, s:n, s:I, s:I, s:o, s:o, s:o, s:{s:I, s:I, s:I}, s:o, s:{s:b, s:I, s:I, s:I}, "
+                     "s:{s:I, s:I}, s:n}",
+                     "connections", (json_int_t)now->conns_open, "connections_by_protocol", "websockets",
+                     (json_int_t)now->ws_open, "requests_in_flight", (json_int_t)(m.inflight_started - m.inflight_done),
+                     "requests_per_s", rps, "r4xx_per_s", r4, "r5xx_per_s", r5, "requests", "http1",
+                     (json_int_t)now->requests[0], "http2", (json_int_t)now->requests[1], "total",
+                     (json_int_t)(now->requests[0] + now->requests[1]), "cache_hit_ratio", hit, "cache", "enabled",
+                     c.enabled, "hits", (json_int_t)c.hits, "misses", (json_int_t)c.misses, "stored_bytes",
+                     (json_int_t)c.stored_bytes, "flood_guard", "cut", (json_int_t)now->abuse_closed, "refused",
+                     (json_int_t)now->abuse_refused, "rate_limited");
+}
+
+/* Per-interval series for the charts, oldest first (one point per pair of samples). */
+static json_t *history_json(const sample_t *h, unsigned n)
+{
+    json_t *t = json_array(), *rps = json_array(), *r4 = json_array(), *r5 = json_array(), *conns = json_array(),
+           *ws = json_array(), *hit = json_array();
+    for (unsigned i = 1; i < n; i++) {
+        const sample_t *a = &h[i - 1], *b = &h[i];
+        json_array_append_new(t, json_integer((json_int_t)(b->wall_ms / 1000)));
+        json_array_append_new(rps, json_real(RATE(a, b, requests[0]) + RATE(a, b, requests[1])));
+        json_array_append_new(r4, json_real(RATE(a, b, r4xx)));
+        json_array_append_new(r5, json_real(RATE(a, b, r5xx)));
+        json_array_append_new(conns, json_integer((json_int_t)b->conns_open));
+        json_array_append_new(ws, json_integer((json_int_t)b->ws_open));
+        json_array_append_new(hit, ratio_or_null(b->cache_hits - a->cache_hits, b->cache_misses - a->cache_misses));
+    }
+    return json_pack("{s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "interval_s", OE_ADMIN_SAMPLE_MS / 1000, "t", t,
+                     "requests_per_s", rps, "r4xx_per_s", r4, "r5xx_per_s", r5, "connections", conns, "websockets", ws,
+                     "cache_hit_ratio", hit);
+}
+
+char *oe_admin_status_json(size_t *len)
+{
+    snapshot_t s;
+    sample_t now;
+    take_snapshot(&s);
+    read_counters(&now);
+    sample_t *h = malloc(sizeof(sample_t) * OE_ADMIN_HISTORY);
+    oe_log_event_t *ev = malloc(sizeof(oe_log_event_t) * EVENTS_SHOWN);
+    if (h == NULL || ev == NULL) {
+        free(h);
+        free(ev);
+        return NULL;
+    }
+    unsigned n = history(h);
+    json_t *events = json_array();
+    size_t ne = oe_log_recent("acme_", ev, EVENTS_SHOWN);
+    for (size_t i = 0; i < ne; i++)
+        json_array_append_new(events, event_json(&ev[i]));
+    json_t *doc = json_pack("{s:s, s:I, s:I, s:b, s:o, s:b, s:[o], s:o, s:o, s:o}", "version", OE_VERSION, "now",
+                            (json_int_t)s.now, "started", (json_int_t)started_at, "ready", s.ready, "ready_reason",
+                            s.ready ? json_null() : str_or_null(s.ready_reason), "draining", s.draining, "sites",
+                            site_json(&s, h, n, &now), "live", live_json(h, n, &now), "history", history_json(h, n),
+                            "acme_events", events);
+    free(h);
+    free(ev);
+    char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(4)) : NULL;
+    json_decref(doc);
+    if (text != NULL && len != NULL)
+        *len = strlen(text);
+    return text;
+}
