@@ -156,14 +156,15 @@ static int drop_privileges(const oe_config_t *cfg, char *err, size_t errlen)
 static void reload(const oe_config_t *cfg)
 {
     char err[512] = "";
-    if (cfg->tls.cert_file == NULL) {
+    const oe_site_t *site = &cfg->sites[cfg->default_site >= 0 ? cfg->default_site : 0];
+    if (site->cert_file == NULL) {
         oe_log(OE_LOG_INFO, "reload", "msg", "no tls.cert_file configured: nothing to reload", NULL);
         return;
     }
-    if (oe_tls_load_files(cfg->tls.cert_file, cfg->tls.key_file, err, sizeof(err)) != 0)
+    if (oe_tls_load_files(site->cert_file, site->key_file, err, sizeof(err)) != 0)
         oe_log(OE_LOG_ERROR, "reload_failed", "error", err, "msg", "the previous certificate is still served", NULL);
     else
-        oe_log(OE_LOG_INFO, "reloaded", "cert_file", cfg->tls.cert_file, NULL);
+        oe_log(OE_LOG_INFO, "reloaded", "cert_file", site->cert_file, NULL);
 }
 
 /* Waits for a signal for at most ms milliseconds (ms < 0: forever); returns it or 0. */
@@ -273,12 +274,22 @@ static int run(const args_t *a, oe_config_t *cfg)
         oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
         return 1;
     }
-    if (cfg->tls.cert_file != NULL) {
-        if (oe_tls_load_files(cfg->tls.cert_file, cfg->tls.key_file, err, sizeof(err)) != 0) {
+    /* one certificate for now: the default site's (else the first site's); per-site
+     * certificates and ACME for several sites come next (issue 13) */
+    const oe_site_t *cert_site = &cfg->sites[cfg->default_site >= 0 ? cfg->default_site : 0];
+    if (cfg->sites_listed && oe_config_acme_enabled(cfg)) {
+        oe_log(OE_LOG_ERROR, "startup_failed", "error",
+               "sites: ACME certificates for several sites are not available in this build yet (give each site "
+               "tls.cert_file, or set acme.enabled: false)",
+               NULL);
+        return EXIT_CONFIG;
+    }
+    if (cert_site->cert_file != NULL) {
+        if (oe_tls_load_files(cert_site->cert_file, cert_site->key_file, err, sizeof(err)) != 0) {
             oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
             return EXIT_CONFIG;
         }
-    } else if (oe_tls_use_selfsigned(cfg->domains.items, cfg->domains.count, err, sizeof(err)) != 0) {
+    } else if (oe_tls_use_selfsigned(cert_site->domains.items, cert_site->domains.count, err, sizeof(err)) != 0) {
         oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
         return 1;
     }

@@ -354,7 +354,7 @@ int oe_config_fail(loader *ld, const char *fmt, ...)
 }
 
 /* Where key i got its value: "OTT_EDGE_X", "file.yaml:7" or "built-in default". */
-static void origin(const loader *ld, size_t i, char *buf, size_t len)
+void oe_config_origin(const loader *ld, size_t i, char *buf, size_t len)
 {
     if (ld->env[i][0] != '\0')
         snprintf(buf, len, "%s", ld->env[i]);
@@ -539,13 +539,32 @@ static int check_together(loader *ld)
         if (has_a == has_b)
             continue;
         set = has_a ? a : b;
-        origin(ld, (size_t)(set - oe_config_keys), where, sizeof(where));
+        oe_config_origin(ld, (size_t)(set - oe_config_keys), where, sizeof(where));
         return oe_config_fail(ld, "%s: %s: %s and %s must be given together", where, set->path, a->path, b->path);
     }
-    if (cfg->acme.enabled == OE_ON && cfg->domains.count == 0) {
-        origin(ld, (size_t)(oe_config_find_key("acme.enabled") - oe_config_keys), where, sizeof(where));
-        return oe_config_fail(ld, "%s: acme.enabled: ACME is on but domains is empty (list the names to certify)",
-                              where);
+    return 0;
+}
+
+/* Rules that need the sites resolved. */
+static int check_sites_together(loader *ld)
+{
+    oe_config_t *cfg = ld->cfg;
+    char where[300];
+    size_t i;
+
+    if (cfg->acme.enabled == OE_ON) {
+        for (i = 0; i < cfg->sites_count && !oe_config_site_acme(cfg, i); i++)
+            ;
+        if (i == cfg->sites_count) {
+            oe_config_origin(ld, (size_t)(oe_config_find_key("acme.enabled") - oe_config_keys), where, sizeof(where));
+            if (!cfg->sites_listed)
+                return oe_config_fail(
+                    ld, "%s: acme.enabled: ACME is on but domains is empty (list the names to certify)", where);
+            return oe_config_fail(ld,
+                                  "%s: acme.enabled: ACME is on but no site needs it (every site has tls.cert_file "
+                                  "or no domains)",
+                                  where);
+        }
     }
     return 0;
 }
@@ -578,11 +597,15 @@ oe_config_t *oe_config_load(const char *path, char *const *envp, char *err, size
         path = OE_CONFIG_DEFAULT_PATH;
     if (path != NULL && oe_config_load_file(ld, path) != 0)
         goto fail;
-    if (load_env(ld, envp) != 0 || check_together(ld) != 0)
+    if (load_env(ld, envp) != 0 || check_together(ld) != 0 || oe_config_resolve_sites(ld) != 0 ||
+        check_sites_together(ld) != 0)
         goto fail;
+    oe_config_free_site_srcs(ld);
     free(ld);
     return cfg;
 fail:
+    if (ld != NULL)
+        oe_config_free_site_srcs(ld);
     free(ld);
     oe_config_free(cfg);
     return NULL;
@@ -603,13 +626,29 @@ void oe_config_free(oe_config_t *cfg)
         else if (oe_config_keys[i].type == T_LIST)
             oe_config_free_list(p);
     }
+    oe_config_free_sites(cfg);
     free(cfg->source);
     free(cfg);
 }
 
 int oe_config_acme_enabled(const oe_config_t *cfg)
 {
-    if (cfg->acme.enabled == OE_AUTO)
+    size_t i;
+
+    if (cfg->acme.enabled != OE_AUTO)
+        return cfg->acme.enabled == OE_ON;
+    if (cfg->sites_count == 0) /* not resolved (cannot happen after oe_config_load) */
         return cfg->domains.count > 0 && cfg->tls.cert_file == NULL;
-    return cfg->acme.enabled == OE_ON;
+    for (i = 0; i < cfg->sites_count; i++)
+        if (cfg->sites[i].domains.count > 0 && cfg->sites[i].cert_file == NULL)
+            return 1;
+    return 0;
+}
+
+int oe_config_site_acme(const oe_config_t *cfg, size_t i)
+{
+    /* acme.enabled: true in the one-site form replaces a tls.cert_file (as it always did) */
+    return i < cfg->sites_count && cfg->sites[i].domains.count > 0 &&
+           (cfg->sites[i].cert_file == NULL || (!cfg->sites_listed && cfg->acme.enabled == OE_ON)) &&
+           oe_config_acme_enabled(cfg);
 }

@@ -34,6 +34,47 @@ typedef struct oe_strlist {
 enum oe_log_format { OE_LOG_FORMAT_TEXT = 0, OE_LOG_FORMAT_JSON = 1 };
 enum oe_key_type { OE_KEY_EC256 = 0, OE_KEY_EC384, OE_KEY_RSA2048 };
 enum oe_tristate { OE_AUTO = -1, OE_OFF = 0, OE_ON = 1 };
+enum oe_balance { OE_BALANCE_ROUND_ROBIN = 0, OE_BALANCE_LEAST_CONN, OE_BALANCE_HASH };
+enum oe_hash_kind { OE_HASH_CLIENT_IP = 0, OE_HASH_HEADER, OE_HASH_COOKIE, OE_HASH_PATH_SEGMENT };
+
+#define OE_CONFIG_MAX_SITES     256
+#define OE_CONFIG_SITE_NAME_MAX 64
+
+/* One upstream server, parsed once from "http://host:port". */
+typedef struct oe_upstream_addr {
+    char *url;  /* as written, normalised: "http://127.0.0.1:8080" */
+    char *host; /* "127.0.0.1", "ott", "::1" (no brackets) */
+    uint16_t port;
+    char *authority; /* "127.0.0.1:8080", "[::1]:8080" */
+} oe_upstream_addr_t;
+
+/* One site: the names it answers for, where it proxies to, its certificate and the per-app
+ * settings (each one inherited from the top level unless the site sets it). */
+typedef struct oe_site {
+    char *name;           /* unique, [a-z0-9._-], at most OE_CONFIG_SITE_NAME_MAX; stable across reloads */
+    oe_strlist_t domains; /* lower-cased; may hold "*.example.com" */
+    oe_upstream_addr_t *upstreams;
+    size_t upstreams_count; /* >= 1 */
+    enum oe_balance balance;
+    struct {
+        enum oe_hash_kind kind;
+        char *name;       /* header or cookie name (header lower-cased); NULL otherwise */
+        unsigned segment; /* path_segment:N, N >= 1 ("/api/room/x": 1 = api, 3 = x) */
+    } hash;
+    char *cert_file, *key_file; /* NULL: ACME (or self-signed) */
+    char *hsts;
+    struct {
+        oe_strlist_t block_paths;
+        uint64_t websocket_idle_timeout_ms;
+        uint64_t max_body_size;
+        uint64_t upstream_timeout_ms;
+        char *health_path;
+        uint64_t health_interval_ms;
+        unsigned health_rise, health_fall;
+    } proxy;
+    int cache_enabled;
+    int compress_enabled;
+} oe_site_t;
 
 typedef struct oe_config {
     char *source; /* path of the YAML file read, or NULL when none */
@@ -72,6 +113,8 @@ typedef struct oe_config {
         uint64_t tcp_keepalive_idle_ms;     /* default 60s */
         uint64_t tcp_keepalive_interval_ms; /* default 10s */
         int tcp_keepalive_count;            /* default 6 */
+        int health_rise;                    /* default 2: good checks in a row to take a server back */
+        int health_fall;                    /* default 3: failures in a row to eject a server */
     } proxy;
 
     struct {
@@ -118,6 +161,14 @@ typedef struct oe_config {
         uint64_t retry_base_ms;   /* first retry after a failure; doubles up to a day. Default 1m */
         char *preferred_chain;    /* issuer CN of the preferred chain; NULL: default chain */
     } acme;
+
+    /* The sites, in the order written (or the one site made from domains + upstream + tls.*
+     * when the file has no `sites`). Every per-site value is resolved (inherited or set). */
+    oe_site_t *sites; /* always >= 1 after oe_config_load() */
+    size_t sites_count;
+    int default_site;        /* index into sites, -1: none */
+    int sites_listed;        /* 1 when the configuration has a `sites` list */
+    char *default_site_name; /* the default_site key as resolved: the site's name, "" for none */
 } oe_config_t;
 
 /*
@@ -129,15 +180,35 @@ typedef struct oe_config {
 oe_config_t *oe_config_load(const char *path, char *const *envp, char *err, size_t errlen);
 void oe_config_free(oe_config_t *cfg);
 
-/* Prints the effective configuration as YAML with secrets redacted. */
+/* Prints the effective configuration as YAML with secrets redacted, followed by the routing
+ * table (as YAML comments, so the output reads back as the same configuration). */
 void oe_config_print(const oe_config_t *cfg, FILE *out);
 
 /* Writes the Markdown reference table of every key (key, environment variable, type,
- * default, meaning): the table in docs/configuration.md. */
+ * default, meaning), then the table of the keys a site in `sites` may set: the tables in
+ * docs/configuration.md and README.md. */
 void oe_config_print_reference(FILE *out);
 
-/* Whether ACME is in effect once "auto" is resolved. */
+/* Whether ACME is in effect once "auto" is resolved (some site needs a certificate from it). */
 int oe_config_acme_enabled(const oe_config_t *cfg);
+
+/* Whether site i gets its certificate from ACME: ACME is in effect, the site has names and
+ * no tls.cert_file (in the one-site form, acme.enabled: true also replaces a tls.cert_file). */
+int oe_config_site_acme(const oe_config_t *cfg, size_t i);
+
+/* Which site serves a host name (no port, any case, a trailing dot ignored, an IPv6 literal
+ * with or without brackets): an exact domain first, then a wildcard "*.rest" matching
+ * exactly one more label; -1 when none (the default site is NOT applied: the caller
+ * decides). Pure, allocation-free, thread-safe (the config is immutable). */
+int oe_config_site_for_host(const oe_config_t *cfg, const char *host, size_t len);
+
+/* The index of the site with this name, or -1. */
+int oe_config_site_by_name(const oe_config_t *cfg, const char *name);
+
+/* Parses one upstream URL ("http://host:port", an optional trailing "/") into out (the
+ * caller frees it with oe_config_upstream_free). Returns 0, or -1 with a message. */
+int oe_config_parse_upstream(const char *url, oe_upstream_addr_t *out, char *msg, size_t len);
+void oe_config_upstream_free(oe_upstream_addr_t *u);
 
 /* Parsers shared with the tests and with other modules. Each returns 0 on success. */
 int oe_config_parse_duration(const char *s, uint64_t *out_ms);

@@ -54,8 +54,21 @@ struct keydef {
     const char *doc; /* one line of Markdown for the reference table */
 };
 
-#define OE_CONFIG_NKEYS 52
+#define OE_CONFIG_NKEYS 55
 extern const keydef oe_config_keys[OE_CONFIG_NKEYS];
+
+/* One entry of `sites` as read from the file, before inheritance (sites.c resolves it). */
+typedef struct site_src {
+    oe_config_t *over;            /* the keys the site sets, parsed by the top-level keys' rules */
+    size_t line[OE_CONFIG_NKEYS]; /* YAML line that set the key in this site; 0: inherited */
+    size_t at;                    /* line of the site's mapping */
+    /* the keys only a site has (see oe_config_site_keys) */
+    char *name, *balance, *hash_key;
+    size_t name_line, balance_line, hash_key_line;
+    oe_strlist_t upstreams;
+    size_t *upstream_lines; /* per item */
+    size_t upstreams_line;  /* 0: not set */
+} site_src;
 
 /* State of one oe_config_load() call: where each key got its value, for messages. */
 typedef struct loader {
@@ -66,7 +79,29 @@ typedef struct loader {
     size_t line[OE_CONFIG_NKEYS];  /* YAML line that set the key; 0: not from the file */
     char env[OE_CONFIG_NKEYS][96]; /* variable that set the key; "": not from the environment */
     int env_file[OE_CONFIG_NKEYS]; /* it was the *_FILE form */
+    site_src *sites;               /* `sites` as read (nsites entries); NULL without the key */
+    size_t nsites;
+    size_t sites_line; /* line of the `sites` key; 0: none */
 } loader;
+
+/* A value a site may set: the top-level key of the same path gives its syntax and checks;
+ * off is the field in oe_site_t. inherit: taken from the top level when the site does not
+ * set it (domains and the certificate files are the site's own). */
+struct site_field {
+    const char *path;
+    size_t off;
+    int inherit;
+};
+#define OE_CONFIG_SITE_FIELDS 14
+extern const struct site_field oe_config_site_fields[OE_CONFIG_SITE_FIELDS];
+
+/* The keys a site may set, for the reference table: the site's own (type/def/doc given
+ * here) and the shared ones (NULL type/doc: from the top-level key of that path). */
+struct site_keydoc {
+    const char *path, *type, *def, *doc;
+};
+#define OE_CONFIG_SITE_KEYS 20
+extern const struct site_keydoc oe_config_site_keys[OE_CONFIG_SITE_KEYS];
 
 static inline void *oe_config_field(oe_config_t *cfg, const keydef *k)
 {
@@ -93,7 +128,18 @@ int oe_config_set_list(oe_config_t *cfg, const keydef *k, char *const *items, si
 int oe_config_fail(loader *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 char *oe_config_read_file(const char *path, size_t *out_len, char *why, size_t whylen);
 
-/* yaml.c: reads path into ld->cfg (sets cfg->source). */
+void oe_config_origin(const loader *ld, size_t i, char *buf, size_t len);
+
+/* yaml.c: reads path into ld->cfg (sets cfg->source) and ld->sites. */
 int oe_config_load_file(loader *ld, const char *path);
+
+/* sites.c */
+int oe_config_is_site_key(const char *path); /* 1: shared key, 2: the site's own, 0: not a site key */
+int oe_config_resolve_sites(loader *ld);     /* after the environment: builds cfg->sites */
+void oe_config_free_site_srcs(loader *ld);
+void oe_config_free_sites(oe_config_t *cfg);
+void oe_config_site_view(const oe_site_t *s, oe_config_t *view); /* shallow: the site's values in view */
+const char *oe_config_balance_name(enum oe_balance b);
+void oe_config_hash_key_text(const oe_site_t *s, char *buf, size_t len);
 
 #endif

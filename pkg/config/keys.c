@@ -64,13 +64,14 @@ static int check_domains(oe_config_t *cfg, const keydef *k, char *msg, size_t le
         if (dl > 1 && d[dl - 1] == '.')
             d[dl - 1] = '\0';
         if (strchr(d, '*') != NULL) {
-            snprintf(msg, len,
-                     "wildcard name \"%.64s\" is not supported (it needs DNS-01 validation, which ott-edge does not "
-                     "do): list each name",
-                     d);
-            return -1;
-        }
-        if (!is_ip(d) && !is_dns_name(d)) {
+            /* "*.example.com": one wildcard label in front of a name with at least two labels.
+             * Whether the site can get a certificate for it is checked with the site (sites.c). */
+            if (d[0] != '*' || d[1] != '.' || strchr(d + 2, '*') != NULL || !is_dns_name(d + 2) ||
+                strchr(d + 2, '.') == NULL) {
+                snprintf(msg, len, "invalid wildcard name \"%.64s\" (use one leading label, like *.example.com)", d);
+                return -1;
+            }
+        } else if (!is_ip(d) && !is_dns_name(d)) {
             snprintf(msg, len, "invalid name \"%.64s\" (use a DNS name like example.com or an IP address)", d);
             return -1;
         }
@@ -87,36 +88,13 @@ static int check_domains(oe_config_t *cfg, const keydef *k, char *msg, size_t le
 
 static int check_upstream(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
 {
-    const char *u = *(char **)oe_config_field(cfg, k), *auth;
-    char hostport[300], host[256];
-    const char *slash;
-    size_t alen;
-    uint16_t port;
+    oe_upstream_addr_t u;
 
     (void)bad;
-    if (strncasecmp(u, "https://", 8) == 0) {
-        snprintf(msg, len, "\"%.64s\": https upstreams are not supported yet (use http://host:port)", u);
+    if (oe_config_parse_upstream(*(char **)oe_config_field(cfg, k), &u, msg, len) != 0)
         return -1;
-    }
-    if (strncasecmp(u, "http://", 7) != 0)
-        goto bad;
-    auth = u + 7;
-    slash = strchr(auth, '/');
-    if (slash != NULL && slash[1] != '\0') {
-        snprintf(msg, len, "\"%.64s\": a path on the upstream is not supported (use http://host:port)", u);
-        return -1;
-    }
-    alen = slash != NULL ? (size_t)(slash - auth) : strlen(auth);
-    if (alen == 0 || alen >= sizeof(hostport))
-        goto bad;
-    memcpy(hostport, auth, alen);
-    hostport[alen] = '\0';
-    if (oe_config_split_hostport(hostport, host, sizeof(host), &port) != 0 || host[0] == '\0')
-        goto bad;
+    oe_config_upstream_free(&u);
     return 0;
-bad:
-    snprintf(msg, len, "invalid upstream \"%.64s\" (use http://host:port, e.g. http://127.0.0.1:8080)", u);
-    return -1;
 }
 
 static int listen_addr(const char *v, int may_be_empty, char *msg, size_t len)
@@ -342,8 +320,8 @@ static const struct enumval tristates[] = {{"auto", OE_AUTO}, {"true", OE_ON}, {
 /* Sized by the initialiser: a count that differs from OE_CONFIG_NKEYS fails to compile. */
 const keydef oe_config_keys[] = {
     {"domains", T_LIST, OFF(domains), 0, "", 0, NULL, 0, 0, check_domains,
-     "Names served and put on the certificate: DNS names (lower-cased) or IP addresses. Wildcards are not supported "
-     "because they need DNS-01."},
+     "Names served and put on the certificate: DNS names (lower-cased) or IP addresses. A wildcard such as "
+     "`*.example.com` (one label) needs `tls.cert_file`: ACME issues wildcards only over DNS-01."},
     {"upstream", T_STR, OFF(upstream), 0, "http://127.0.0.1:8080", 0, NULL, 0, 0, check_upstream,
      "OTT's address, `http://host:port`. HTTPS upstreams are not supported yet."},
     {"threads", T_INT, OFF(threads), 0, NULL, F_CPUS, NULL, 1, 64, NULL, "Worker threads, 1 to 64."},
@@ -353,6 +331,9 @@ const keydef oe_config_keys[] = {
      "`Strict-Transport-Security` value on HTTPS responses. `\"\"` disables it."},
     {"user", T_STR, OFF(user), 0, "", 0, NULL, 0, 0, NULL,
      "When started as root, switch to this user after binding the ports. `\"\"` keeps the current user."},
+    {"default_site", T_STR, OFF(default_site_name), 0, NULL, 0, NULL, 0, 0, NULL,
+     "The site (its `name`) that serves a host name no site lists. Unset: none with `sites`, the one site "
+     "without. `\"\"`: none (unknown names get 404)."},
 
     {"listen.https", T_STR, OFF(listen.https), 0, ":443", F_ADDRESS, NULL, 0, 0, check_listen, "HTTPS listener."},
     {"listen.http", T_STR, OFF(listen.http), 0, ":80", F_ADDRESS, NULL, 0, 0, check_listen_opt,
@@ -390,6 +371,10 @@ const keydef oe_config_keys[] = {
      "Upstream path polled to decide `/readyz`."},
     {"proxy.health_interval", T_DURATION, OFF(proxy.health_interval_ms), 0, "5s", 0, NULL, 100, TIMER_MAX, NULL,
      "How often `proxy.health_path` is polled (at least 100ms)."},
+    {"proxy.health_rise", T_INT, OFF(proxy.health_rise), 0, "2", 0, NULL, 1, 100, NULL,
+     "Good health checks in a row that take an ejected upstream server back."},
+    {"proxy.health_fall", T_INT, OFF(proxy.health_fall), 0, "3", 0, NULL, 1, 100, NULL,
+     "Failed health checks or requests in a row that eject an upstream server."},
 
     {"proxy.tcp_keepalive", T_BOOL, OFF(proxy.tcp_keepalive), 0, "true", 0, NULL, 0, 0, NULL,
      "TCP keepalive probes on client and upstream connections, so that NAT and firewall mappings of idle WebSockets "

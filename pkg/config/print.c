@@ -1,6 +1,7 @@
 /*
  * print.c — writing the effective configuration as YAML (libyaml's emitter, secrets
- * redacted, durations and sizes in readable units) and the Markdown reference table.
+ * redacted, durations and sizes in readable units, every site with its resolved values),
+ * the routing table (as comments), and the Markdown reference tables.
  */
 #include "config/internal.h"
 
@@ -113,6 +114,224 @@ static size_t count_dots(const char *s)
     return n;
 }
 
+static int emit_map_start(yaml_emitter_t *em)
+{
+    yaml_event_t ev;
+
+    return emit(em, &ev, yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE));
+}
+
+static int emit_map_end(yaml_emitter_t *em)
+{
+    yaml_event_t ev;
+
+    return emit(em, &ev, yaml_mapping_end_event_initialize(&ev));
+}
+
+/* One site with every value resolved: the printed file sets them all explicitly. */
+static int emit_site(yaml_emitter_t *em, const oe_site_t *s)
+{
+    char group[32] = "";
+    oe_config_t view;
+    yaml_event_t ev;
+    char buf[128];
+    size_t i;
+    int ok;
+
+    oe_config_site_view(s, &view);
+    ok = emit_map_start(em) && emit_scalar(em, "name") && emit_scalar(em, s->name);
+    ok = ok && emit_scalar(em, "domains") && emit_value(em, &view, oe_config_find_key("domains"));
+    ok = ok && emit_scalar(em, "upstreams") &&
+         emit(em, &ev, yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_FLOW_SEQUENCE_STYLE));
+    for (i = 0; ok && i < s->upstreams_count; i++)
+        ok = emit_scalar(em, s->upstreams[i].url);
+    ok = emit(em, &ev, ok && yaml_sequence_end_event_initialize(&ev));
+    ok = ok && emit_scalar(em, "balance") && emit_scalar(em, oe_config_balance_name(s->balance));
+    if (s->balance == OE_BALANCE_HASH) {
+        oe_config_hash_key_text(s, buf, sizeof(buf));
+        ok = ok && emit_scalar(em, "hash_key") && emit_scalar(em, buf);
+    }
+    /* the shared keys, grouped like at the top level (tls, proxy, cache, compress) */
+    for (i = 1; ok && i < OE_CONFIG_SITE_FIELDS; i++) {
+        const char *path = oe_config_site_fields[i].path, *dot = strchr(path, '.');
+        size_t glen = dot != NULL ? (size_t)(dot - path) : 0;
+        if (group[0] != '\0' && (glen != strlen(group) || strncmp(group, path, glen) != 0)) {
+            ok = emit_map_end(em);
+            group[0] = '\0';
+        }
+        if (glen > 0 && group[0] == '\0') {
+            snprintf(group, sizeof(group), "%.*s", (int)glen, path);
+            ok = ok && emit_scalar(em, group) && emit_map_start(em);
+        }
+        ok = ok && emit_scalar(em, dot != NULL ? dot + 1 : path) && emit_value(em, &view, oe_config_find_key(path));
+    }
+    if (ok && group[0] != '\0')
+        ok = emit_map_end(em);
+    return ok && emit_map_end(em);
+}
+
+/* Whether a site's value of key k differs from the top level's. */
+static int differs(const oe_config_t *top, const oe_config_t *view, const keydef *k)
+{
+    const void *a = (const char *)top + k->off, *b = (const char *)view + k->off;
+    size_t i;
+
+    switch (k->type) {
+    case T_STR: {
+        const char *x = *(char *const *)a, *y = *(char *const *)b;
+        return (x == NULL) != (y == NULL) || (x != NULL && strcmp(x, y) != 0);
+    }
+    case T_LIST: {
+        const oe_strlist_t *x = a, *y = b;
+        if (x->count != y->count)
+            return 1;
+        for (i = 0; i < x->count; i++)
+            if (strcmp(x->items[i], y->items[i]) != 0)
+                return 1;
+        return 0;
+    }
+    case T_BOOL:
+    case T_INT:
+        return *(const int *)a != *(const int *)b;
+    default:
+        return *(const uint64_t *)a != *(const uint64_t *)b;
+    }
+}
+
+/* Appends s to buf (at *used), ending with "..." when it does not fit. */
+static void append(char *buf, size_t cap, size_t *used, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (*used + n + 4 >= cap) {
+        if (*used + 4 < cap)
+            *used += (size_t)snprintf(buf + *used, cap - *used, "...");
+        return;
+    }
+    memcpy(buf + *used, s, n + 1);
+    *used += n;
+}
+
+/* A value as the configuration file writes it (appended to buf at *used). */
+static void value_text(const oe_config_t *view, const keydef *k, char *buf, size_t cap, size_t *used)
+{
+    const void *p = (const char *)view + k->off;
+    char tmp[64];
+    size_t i;
+
+    switch (k->type) {
+    case T_STR:
+        append(buf, cap, used, *(char *const *)p != NULL ? *(char *const *)p : "null");
+        return;
+    case T_LIST: {
+        const oe_strlist_t *l = p;
+        append(buf, cap, used, "[");
+        for (i = 0; i < l->count; i++) {
+            append(buf, cap, used, i ? ", " : "");
+            append(buf, cap, used, l->items[i]);
+        }
+        append(buf, cap, used, "]");
+        return;
+    }
+    case T_BOOL:
+        append(buf, cap, used, *(const int *)p ? "true" : "false");
+        return;
+    case T_INT:
+        snprintf(tmp, sizeof(tmp), "%d", *(const int *)p);
+        break;
+    case T_DURATION:
+        oe_config_fmt_duration(*(const uint64_t *)p, tmp, sizeof(tmp));
+        break;
+    default:
+        fmt_size(*(const uint64_t *)p, tmp, sizeof(tmp));
+        break;
+    }
+    append(buf, cap, used, tmp);
+}
+
+/* The routing table, as YAML comments after the document. */
+static void print_routes(const oe_config_t *cfg, FILE *out)
+{
+    size_t i, j, w[4] = {4, 5, 9, 11};
+    char(*col)[4][1024] = calloc(cfg->sites_count, sizeof(*col));
+
+    if (col == NULL)
+        return;
+    for (i = 0; i < cfg->sites_count; i++) {
+        const oe_site_t *s = &cfg->sites[i];
+        size_t used = 0;
+        for (j = 0; j < s->domains.count; j++) {
+            append(col[i][0], sizeof(col[i][0]), &used, j ? ", " : "");
+            append(col[i][0], sizeof(col[i][0]), &used, s->domains.items[j]);
+        }
+        if (used == 0)
+            append(col[i][0], sizeof(col[i][0]), &used, "(none)");
+        used = 0;
+        for (j = 0; j < s->upstreams_count; j++) {
+            append(col[i][1], sizeof(col[i][1]), &used, j ? ", " : "");
+            append(col[i][1], sizeof(col[i][1]), &used, s->upstreams[j].url);
+        }
+        if (s->balance == OE_BALANCE_HASH) {
+            char hk[128];
+            oe_config_hash_key_text(s, hk, sizeof(hk));
+            snprintf(col[i][2], sizeof(col[i][2]), "hash %s", hk);
+        } else {
+            snprintf(col[i][2], sizeof(col[i][2]), "%s", oe_config_balance_name(s->balance));
+        }
+        if (oe_config_site_acme(cfg, i))
+            snprintf(col[i][3], sizeof(col[i][3]), "ACME%s", s->cert_file ? " (replacing tls.cert_file)" : "");
+        else if (s->cert_file != NULL)
+            snprintf(col[i][3], sizeof(col[i][3]), "file %s", s->cert_file);
+        else
+            snprintf(col[i][3], sizeof(col[i][3]), "self-signed");
+        for (j = 0; j < 4; j++)
+            if (strlen(col[i][j]) > w[j])
+                w[j] = strlen(col[i][j]);
+    }
+    size_t nw = 4;
+    for (i = 0; i < cfg->sites_count; i++)
+        if (strlen(cfg->sites[i].name) > nw)
+            nw = strlen(cfg->sites[i].name);
+    fprintf(out, "# routing table: a name (Host, :authority, SNI) goes to the site listing it, else to the site whose\n"
+                 "# *.wildcard matches it (one label), else to the default site\n");
+    fprintf(out, "#   %-*s  %-*s  %-*s  %-*s  %s\n", (int)nw, "site", (int)w[0], "names", (int)w[1], "upstreams",
+            (int)w[2], "balance", "certificate");
+    for (i = 0; i < cfg->sites_count; i++)
+        fprintf(out, "#   %-*s  %-*s  %-*s  %-*s  %s\n", (int)nw, cfg->sites[i].name, (int)w[0], col[i][0], (int)w[1],
+                col[i][1], (int)w[2], col[i][2], col[i][3]);
+    if (cfg->default_site >= 0)
+        fprintf(out, "#   any other name: site %s (the default site)\n", cfg->sites[cfg->default_site].name);
+    else
+        fprintf(out, "#   any other name: not proxied (no default_site)\n");
+    if (cfg->sites_listed) {
+        fprintf(out, "# per-site settings that differ from the top level:\n");
+        for (i = 0; i < cfg->sites_count; i++) {
+            oe_config_t view;
+            char line[2048] = "";
+            size_t used = 0;
+            oe_config_site_view(&cfg->sites[i], &view);
+            for (j = 0; j < OE_CONFIG_SITE_FIELDS; j++) {
+                const keydef *k = oe_config_find_key(oe_config_site_fields[j].path);
+                if (!oe_config_site_fields[j].inherit || !differs(cfg, &view, k))
+                    continue;
+                append(line, sizeof(line), &used, used ? ", " : "");
+                append(line, sizeof(line), &used, k->path);
+                append(line, sizeof(line), &used, "=");
+                value_text(&view, k, line, sizeof(line), &used);
+            }
+            fprintf(out, "#   %s: %s\n", cfg->sites[i].name, used ? line : "(none)");
+        }
+    }
+    free(col);
+}
+
+/* Keys that belong to the sites when the configuration lists them. */
+static int site_owned(const oe_config_t *cfg, const char *path)
+{
+    return cfg->sites_listed && (strcmp(path, "domains") == 0 || strcmp(path, "upstream") == 0 ||
+                                 strcmp(path, "tls.cert_file") == 0 || strcmp(path, "tls.key_file") == 0);
+}
+
 void oe_config_print(const oe_config_t *cfg, FILE *out)
 {
     yaml_emitter_t em;
@@ -133,6 +352,8 @@ void oe_config_print(const oe_config_t *cfg, FILE *out)
     for (i = 0; ok && i < OE_CONFIG_NKEYS; i++) {
         const char *path = oe_config_keys[i].path, *seg;
         size_t keep = common_groups(prev, path), depth = count_dots(path), d;
+        if (site_owned(cfg, path))
+            continue;
         if (keep > open)
             keep = open;
         for (; ok && open > keep; open--)
@@ -155,14 +376,63 @@ void oe_config_print(const oe_config_t *cfg, FILE *out)
     }
     for (; ok && open > 0; open--)
         ok = emit(&em, &ev, yaml_mapping_end_event_initialize(&ev));
+    if (cfg->sites_listed) {
+        ok = ok && emit_scalar(&em, "sites") &&
+             emit(&em, &ev, yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE));
+        for (i = 0; ok && i < cfg->sites_count; i++)
+            ok = emit_site(&em, &cfg->sites[i]);
+        ok = emit(&em, &ev, ok && yaml_sequence_end_event_initialize(&ev));
+    }
     ok = emit(&em, &ev, ok && yaml_mapping_end_event_initialize(&ev));
     ok = emit(&em, &ev, ok && yaml_document_end_event_initialize(&ev, 1));
     if (emit(&em, &ev, ok && yaml_stream_end_event_initialize(&ev)))
         yaml_emitter_flush(&em);
     yaml_emitter_delete(&em);
+    if (ok && cfg->sites_count > 0)
+        print_routes(cfg, out);
 }
 
-/* One Markdown table row per key, generated from oe_config_keys[] (docs/configuration.md holds the same rows). */
+static void type_text(const keydef *k, char *type, size_t cap)
+{
+    switch (k->type) {
+    case T_STR:
+        snprintf(type, cap, "%s",
+                 k->flags & F_ADDRESS  ? "address"
+                 : k->flags & F_SECRET ? "string (secret)"
+                                       : "string");
+        break;
+    case T_BOOL:
+        snprintf(type, cap, "bool");
+        break;
+    case T_INT:
+        snprintf(type, cap, "int");
+        break;
+    case T_DURATION:
+        snprintf(type, cap, "duration");
+        break;
+    case T_SIZE:
+        snprintf(type, cap, "size");
+        break;
+    case T_LIST:
+        snprintf(type, cap, "list");
+        break;
+    case T_CIDRS:
+        snprintf(type, cap, "CIDR list");
+        break;
+    case T_ENUM: {
+        const struct enumval *e;
+        size_t used = 0;
+        type[0] = '\0';
+        for (e = k->enums; e->name != NULL && used < cap; e++)
+            if (strcmp(oe_config_enum_name(k, e->value), e->name) == 0)
+                used += (size_t)snprintf(type + used, cap - used, "%s`%s`", used ? " \\| " : "", e->name);
+        break;
+    }
+    }
+}
+
+/* One Markdown table row per key, generated from oe_config_keys[], then one per key a site may
+ * set (docs/configuration.md and README.md hold the same rows). */
 void oe_config_print_reference(FILE *out)
 {
     size_t i;
@@ -171,42 +441,12 @@ void oe_config_print_reference(FILE *out)
     for (i = 0; i < OE_CONFIG_NKEYS; i++) {
         const keydef *k = &oe_config_keys[i];
         char env[96], type[128], def[128];
+        if (strcmp(k->path, "default_site") == 0)
+            fprintf(out, "| `sites` | (file only) | list of sites | `[]` | Several sites on one ott-edge, each with "
+                         "its names, upstreams, certificate and settings: see the site keys below. Without it, "
+                         "`domains` + `upstream` + `tls.*` make one site. |\n");
         oe_config_env_name(k, env, sizeof(env));
-        switch (k->type) {
-        case T_STR:
-            snprintf(type, sizeof(type), "%s",
-                     k->flags & F_ADDRESS  ? "address"
-                     : k->flags & F_SECRET ? "string (secret)"
-                                           : "string");
-            break;
-        case T_BOOL:
-            snprintf(type, sizeof(type), "bool");
-            break;
-        case T_INT:
-            snprintf(type, sizeof(type), "int");
-            break;
-        case T_DURATION:
-            snprintf(type, sizeof(type), "duration");
-            break;
-        case T_SIZE:
-            snprintf(type, sizeof(type), "size");
-            break;
-        case T_LIST:
-            snprintf(type, sizeof(type), "list");
-            break;
-        case T_CIDRS:
-            snprintf(type, sizeof(type), "CIDR list");
-            break;
-        case T_ENUM: {
-            const struct enumval *e;
-            size_t used = 0;
-            type[0] = '\0';
-            for (e = k->enums; e->name != NULL && used < sizeof(type); e++)
-                if (strcmp(oe_config_enum_name(k, e->value), e->name) == 0)
-                    used += (size_t)snprintf(type + used, sizeof(type) - used, "%s`%s`", used ? " \\| " : "", e->name);
-            break;
-        }
-        }
+        type_text(k, type, sizeof(type));
         if (k->flags & F_CPUS) {
             snprintf(def, sizeof(def), "number of CPUs (max %llu)", (unsigned long long)k->max);
         } else if (k->def == NULL) {
@@ -224,5 +464,20 @@ void oe_config_print_reference(FILE *out)
             snprintf(def, sizeof(def), "`%s`", *k->def == '\0' ? "\"\"" : k->def);
         }
         fprintf(out, "| `%s` | `%s` | %s | %s | %s |\n", k->path, env, type, def, k->doc);
+    }
+    fprintf(out, "\n| Site key (`sites[]`) | Type | Default | Meaning |\n|---|---|---|---|\n");
+    for (i = 0; oe_config_site_keys[i].path != NULL; i++) {
+        const struct site_keydoc *d = &oe_config_site_keys[i];
+        const keydef *k = oe_config_find_key(d->path);
+        char type[128], def[160];
+        if (d->type != NULL)
+            snprintf(type, sizeof(type), "%s", d->type);
+        else
+            type_text(k, type, sizeof(type));
+        if (d->def != NULL)
+            snprintf(def, sizeof(def), "%s", d->def);
+        else
+            snprintf(def, sizeof(def), "top-level `%s`", d->path);
+        fprintf(out, "| `%s` | %s | %s | %s |\n", d->path, type, def, d->doc != NULL ? d->doc : k->doc);
     }
 }

@@ -1,6 +1,7 @@
 // config — the users' configuration contract: every bad-config case exits 2 with one message
 // naming the key (and the YAML line), env overrides and *_FILE forms, `check-config` with
-// secrets redacted, env-only start, log formats, --help and --version.
+// secrets redacted and the routing table of several sites, env-only start, log formats,
+// --help and --version.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -200,6 +201,103 @@ describe('check-config', () => {
         const r = await runEdge(['check-config'], { env: { OTT_EDGE_CONFIG: f } });
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, /X-Via-Env-Config/);
+    });
+});
+
+/** A config with `sites`: 5 fixed lines (state_dir, listen.*), then `tail` from line 6 on. */
+async function sitesConfigFile(tail, dir = tmpDir()) {
+    const [a, b, c] = [await freePort(), await freePort(), await freePort()];
+    const text = [
+        `state_dir: ${path.join(dir, 'state')}`,
+        'listen:',
+        `  https: "127.0.0.1:${a}"`,
+        `  http: "127.0.0.1:${b}"`,
+        `  admin: "127.0.0.1:${c}"`,
+        tail,
+        '',
+    ].join('\n');
+    const f = path.join(dir, 'config.yaml');
+    writeFileSync(f, text);
+    return f;
+}
+
+const TWO_SITES = [
+    'proxy:',
+    '  websocket_idle_timeout: 1d',
+    'default_site: ott',
+    'sites:',
+    '  - name: ott',
+    '    domains: [ott.example.test, www.ott.example.test]',
+    '    upstreams: [http://127.0.0.1:8080, http://127.0.0.1:8081]',
+    '    balance: least_conn',
+    '    proxy:',
+    '      websocket_idle_timeout: 7d',
+    '  - name: blog',
+    '    domains: [blog.example.test]',
+    '    upstream: http://127.0.0.1:2368',
+    '    balance: hash',
+    '    hash_key: path_segment:3',
+    '    cache: {enabled: false}',
+].join('\n');
+
+describe('several sites', () => {
+    it('check-config prints each site and the routing table; the output reads back the same', { timeout: T }, async () => {
+        const d = tmpDir();
+        const f = await sitesConfigFile(TWO_SITES, d);
+        const r = await runEdge(['check-config', '--config', f], { env: { OTT_EDGE_PROXY_MAX_BODY_SIZE: '2MiB' } });
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /^sites:\n- name: ott\n/m);
+        assert.match(r.stdout, /^- name: blog\n/m);
+        assert.doesNotMatch(r.stdout, /^(domains|upstream):/m, 'top-level site keys printed with sites');
+        // the routing table: one row per site with names, upstreams, balance and certificate source
+        assert.match(r.stdout, /^# routing table/m);
+        assert.match(r.stdout, /^#\s+ott\s+ott\.example\.test, www\.ott\.example\.test\s+http:\/\/127\.0\.0\.1:8080, http:\/\/127\.0\.0\.1:8081\s+least_conn\s+ACME$/m);
+        assert.match(r.stdout, /^#\s+blog\s+blog\.example\.test\s+http:\/\/127\.0\.0\.1:2368\s+hash path_segment:3\s+ACME$/m);
+        assert.match(r.stdout, /^#\s+any other name: site ott \(the default site\)$/m);
+        assert.match(r.stdout, /^#\s+ott: proxy\.websocket_idle_timeout=7d$/m);
+        assert.match(r.stdout, /^#\s+blog: cache\.enabled=false$/m);
+        // inherited: the top-level value from the file and from the environment
+        const blog = r.stdout.slice(r.stdout.indexOf('- name: blog'));
+        assert.match(blog, /websocket_idle_timeout: 1d/);
+        assert.match(blog, /max_body_size: 2MiB/);
+        // the printed configuration is a configuration: it loads and prints the same
+        writeFileSync(path.join(d, 'printed.yaml'), r.stdout);
+        const again = await runEdge(['check-config', '--config', path.join(d, 'printed.yaml')]);
+        assert.equal(again.code, 0, again.stderr);
+        assert.equal(again.stdout.split('\n').slice(1).join('\n'), r.stdout.split('\n').slice(1).join('\n'));
+    });
+
+    it('the one-site form prints its routing table: every name goes to the one site', { timeout: T }, async () => {
+        const f = await configFile('domains: [ott.example.test]');
+        const r = await runEdge(['check-config', '--config', f]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /^domains: \[ott\.example\.test\]$/m);
+        assert.match(r.stdout, /^#\s+ott\.example\.test\s+ott\.example\.test\s+http:\/\/127\.0\.0\.1:9\s+round_robin\s+ACME$/m);
+        assert.match(r.stdout, /^#\s+any other name: site ott\.example\.test \(the default site\)$/m);
+    });
+
+    const bad = [
+        ['a name in two sites', `${TWO_SITES}\n  - {name: dup, domains: [WWW.ott.example.test], upstream: "http://127.0.0.1:1"}`, 'sites[2].domains', 22],
+        ['a per-site value', `${TWO_SITES}\n    proxy:\n      max_body_size: 12XB`, 'sites[1].proxy.max_body_size', 23],
+        ['a key that is not per site', `${TWO_SITES}\n    listen:\n      https: ":1"`, 'sites[1].listen.https', 23],
+        ['two sites with one name', `${TWO_SITES}\n  - {name: blog, domains: [x.example.test], upstream: "http://127.0.0.1:1"}`, 'sites[2].name', 22],
+        ['a wildcard without a certificate file', 'sites:\n  - domains: ["*.example.test"]\n    upstream: http://127.0.0.1:1', 'sites[0].domains', 7],
+        ['default_site naming no site', `${TWO_SITES.replace('default_site: ott', 'default_site: nope')}`, 'default_site', 8],
+        ['top-level domains with sites', `domains: [x.example.test]\n${TWO_SITES}`, 'domains', 6],
+        ['a site without upstreams', 'sites:\n  - domains: [a.example.test]', 'sites[0]', 7],
+        ['sites that is not a list', 'sites: {name: x}', 'sites', 6],
+    ];
+    for (const [name, tail, key, line] of bad) {
+        it(`exit 2 naming the key and line: ${name}`, { timeout: T }, async () => {
+            const f = await sitesConfigFile(tail);
+            assertNamesKey(await runBad(['check-config', '--config', f]), key, line);
+            assertNamesKey(await runBad(['--config', f]), key, line);
+        });
+    }
+
+    it('a per-site bad value given by the environment names the variable', { timeout: T }, async () => {
+        const f = await sitesConfigFile(TWO_SITES);
+        assertNamesKey(await runBad(['--config', f], { OTT_EDGE_UPSTREAM: 'http://127.0.0.1:1' }), 'OTT_EDGE_UPSTREAM');
     });
 });
 

@@ -831,6 +831,490 @@ static void test_files(void)
     CHECK(cfg == NULL, "NULL err");
 }
 
+/* ---- sites ----------------------------------------------------------------------------- */
+
+static const char sites_yaml[] = "proxy:\n"                       /* 1 */
+                                 "  websocket_idle_timeout: 1d\n" /* 2 */
+                                 "  block_paths: [/top]\n"        /* 3 */
+                                 "hsts: max-age=1\n"              /* 4 */
+                                 "sites:\n"                       /* 5 */
+                                 "  - name: ott\n"                /* 6 */
+                                 "    domains: [OTT.example.com, www.ott.example.com.]\n"
+                                 "    upstreams:\n"                   /* 8 */
+                                 "      - http://10.0.0.2:8080\n"     /* 9 */
+                                 "      - http://[::1]:8081/\n"       /* 10 */
+                                 "    balance: least_conn\n"          /* 11 */
+                                 "    proxy:\n"                       /* 12 */
+                                 "      websocket_idle_timeout: 7d\n" /* 13 */
+                                 "      health_rise: 4\n"             /* 14 */
+                                 "      block_paths: []\n"            /* 15 */
+                                 "    cache: {enabled: false}\n"      /* 16 */
+                                 "  - domains: [blog.example.com, \"*.blog.example.com\"]\n"
+                                 "    upstream: http://Blog.Internal:2368\n" /* 18 */
+                                 "    balance: hash\n"                       /* 19 */
+                                 "    hash_key: header:X-Room\n"             /* 20 */
+                                 "    hsts: \"\"\n"                          /* 21 */
+                                 "    tls:\n"                                /* 22 */
+                                 "      cert_file: /blog.pem\n"              /* 23 */
+                                 "      key_file: /blog.key\n"               /* 24 */
+                                 "  - {name: api, domains: [api.example.com], upstreams: \"http://127.0.0.1:1, "
+                                 "http://127.0.0.1:2\",\n"
+                                 "     balance: hash, hash_key: \"path_segment:3\", compress: {enabled: no}}\n"
+                                 "default_site: ott\n";
+
+static void test_sites(void)
+{
+    char err[OE_CONFIG_ERR_MAX];
+    char *env[] = {"OTT_EDGE_PROXY_MAX_BODY_SIZE=1MiB", "OTT_EDGE_PROXY_HEALTH_FALL=5", NULL};
+    oe_config_t *cfg = load(sites_yaml, env, err);
+    const oe_site_t *s;
+
+    CHECK(cfg != NULL, "sites load: %s", err);
+    if (cfg == NULL)
+        return;
+    CHECK(cfg->sites_listed == 1 && cfg->sites_count == 3 && cfg->default_site == 0, "three sites, default ott");
+    CHECK(strcmp(cfg->default_site_name, "ott") == 0, "default_site_name");
+    CHECK(cfg->domains.count == 0, "no top-level domains");
+    CHECK(strcmp(cfg->upstream, "http://10.0.0.2:8080") == 0, "top-level upstream follows the first site: %s",
+          cfg->upstream);
+
+    s = &cfg->sites[0];
+    CHECK(strcmp(s->name, "ott") == 0, "name");
+    CHECK(list_is(&s->domains, 2, "ott.example.com", "www.ott.example.com"), "domains lower-cased, dot dropped");
+    CHECK(s->upstreams_count == 2, "two upstreams");
+    if (s->upstreams_count == 2) {
+        CHECK(strcmp(s->upstreams[0].url, "http://10.0.0.2:8080") == 0 &&
+                  strcmp(s->upstreams[0].host, "10.0.0.2") == 0 && s->upstreams[0].port == 8080 &&
+                  strcmp(s->upstreams[0].authority, "10.0.0.2:8080") == 0,
+              "upstream 0 parsed");
+        CHECK(strcmp(s->upstreams[1].url, "http://[::1]:8081") == 0 && strcmp(s->upstreams[1].host, "::1") == 0 &&
+                  s->upstreams[1].port == 8081 && strcmp(s->upstreams[1].authority, "[::1]:8081") == 0,
+              "IPv6 upstream parsed: %s %s", s->upstreams[1].url, s->upstreams[1].authority);
+    }
+    CHECK(s->balance == OE_BALANCE_LEAST_CONN, "balance");
+    CHECK(s->cert_file == NULL && s->key_file == NULL, "no cert: ACME");
+    CHECK(s->proxy.websocket_idle_timeout_ms == 7ull * 86400000, "override: websocket_idle_timeout");
+    CHECK(s->proxy.health_rise == 4 && s->proxy.health_fall == 5, "override rise, fall from env: %u %u",
+          s->proxy.health_rise, s->proxy.health_fall);
+    CHECK(s->proxy.block_paths.count == 0, "override: empty block_paths");
+    CHECK(s->proxy.max_body_size == 1 << 20, "inherited from env: max_body_size");
+    CHECK(strcmp(s->hsts, "max-age=1") == 0, "inherited hsts");
+    CHECK(s->cache_enabled == 0 && s->compress_enabled == 1, "cache off here, compress inherited");
+    CHECK(strcmp(s->proxy.health_path, "/api/status") == 0 && s->proxy.health_interval_ms == 5000 &&
+              s->proxy.upstream_timeout_ms == 60000,
+          "defaults inherited");
+    CHECK(oe_config_site_acme(cfg, 0), "ott gets ACME");
+
+    s = &cfg->sites[1];
+    CHECK(strcmp(s->name, "blog.example.com") == 0, "default name: the first domain (%s)", s->name);
+    CHECK(list_is(&s->domains, 2, "blog.example.com", "*.blog.example.com"), "wildcard with a cert file");
+    CHECK(s->upstreams_count == 1 && strcmp(s->upstreams[0].url, "http://blog.internal:2368") == 0 &&
+              strcmp(s->upstreams[0].host, "blog.internal") == 0,
+          "single upstream, host lower-cased");
+    CHECK(s->balance == OE_BALANCE_HASH && s->hash.kind == OE_HASH_HEADER && strcmp(s->hash.name, "x-room") == 0,
+          "hash header, lower-cased");
+    CHECK(strcmp(s->hsts, "") == 0, "hsts off for this site");
+    CHECK(strcmp(s->cert_file, "/blog.pem") == 0 && strcmp(s->key_file, "/blog.key") == 0, "own certificate");
+    CHECK(s->proxy.websocket_idle_timeout_ms == 86400000 && list_is(&s->proxy.block_paths, 1, "/top"),
+          "inherited from the file's top level");
+    CHECK(s->proxy.health_rise == 2 && s->proxy.health_fall == 5, "rise default, fall from env");
+    CHECK(!oe_config_site_acme(cfg, 1), "no ACME with a cert file");
+
+    s = &cfg->sites[2];
+    CHECK(strcmp(s->name, "api") == 0 && s->upstreams_count == 2, "flow-style site, scalar upstream list");
+    CHECK(s->balance == OE_BALANCE_HASH && s->hash.kind == OE_HASH_PATH_SEGMENT && s->hash.segment == 3 &&
+              s->hash.name == NULL,
+          "path_segment:3");
+    CHECK(s->compress_enabled == 0 && s->cache_enabled == 1, "compress off here");
+
+    CHECK(oe_config_acme_enabled(cfg), "auto: on (a site needs it)");
+    CHECK(oe_config_site_by_name(cfg, "api") == 2 && oe_config_site_by_name(cfg, "nope") == -1, "by name");
+    oe_config_free(cfg);
+
+    /* other hash keys; default_site unset means none with sites */
+    cfg = load("sites:\n"
+               "  - {domains: [a.example], upstream: \"http://127.0.0.1:1\", balance: hash}\n"
+               "  - {domains: [b.example], upstream: \"http://127.0.0.1:1\", balance: hash, hash_key: cookie:Sid}\n"
+               "  - {domains: [c.example], upstream: \"http://127.0.0.1:1\", balance: HASH, hash_key: client_ip}\n",
+               NULL, err);
+    CHECK(cfg != NULL, "hash keys: %s", err);
+    if (cfg != NULL) {
+        CHECK(cfg->default_site == -1 && strcmp(cfg->default_site_name, "") == 0, "no default site");
+        CHECK(cfg->sites[0].hash.kind == OE_HASH_CLIENT_IP, "hash defaults to client_ip");
+        CHECK(cfg->sites[1].hash.kind == OE_HASH_COOKIE && strcmp(cfg->sites[1].hash.name, "Sid") == 0,
+              "cookie name keeps its case");
+        CHECK(cfg->sites[2].balance == OE_BALANCE_HASH && cfg->sites[2].hash.kind == OE_HASH_CLIENT_IP, "client_ip");
+    }
+    oe_config_free(cfg);
+
+    /* a site without names, reached as the default site */
+    cfg = load("default_site: catchall\nsites:\n"
+               "  - {domains: [a.example], upstream: \"http://127.0.0.1:1\"}\n"
+               "  - {name: catchall, upstream: \"http://127.0.0.1:2\"}\n",
+               NULL, err);
+    CHECK(cfg != NULL && cfg->default_site == 1 && cfg->sites[1].domains.count == 0 && !oe_config_site_acme(cfg, 1),
+          "catch-all site without names: %s", err);
+    oe_config_free(cfg);
+
+    /* acme.enabled: false: nobody gets ACME; the routing table says self-signed */
+    cfg = load("acme: {enabled: false}\nsites:\n  - {domains: [a.example], upstream: \"http://127.0.0.1:1\"}\n", NULL,
+               err);
+    CHECK(cfg != NULL && !oe_config_site_acme(cfg, 0) && !oe_config_acme_enabled(cfg), "ACME off: %s", err);
+    oe_config_free(cfg);
+}
+
+static void test_one_site(void)
+{
+    char err[OE_CONFIG_ERR_MAX];
+    oe_config_t *cfg;
+
+    cfg = load("", NULL, err);
+    CHECK(cfg != NULL && cfg->sites_count == 1 && !cfg->sites_listed, "defaults: one site: %s", err);
+    if (cfg != NULL) {
+        const oe_site_t *s = &cfg->sites[0];
+        CHECK(strcmp(s->name, "default") == 0 && s->domains.count == 0, "no domains: named default");
+        CHECK(cfg->default_site == 0 && strcmp(cfg->default_site_name, "default") == 0, "the one site is the default");
+        CHECK(s->upstreams_count == 1 && strcmp(s->upstreams[0].url, "http://127.0.0.1:8080") == 0 &&
+                  s->upstreams[0].port == 8080,
+              "default upstream parsed");
+        CHECK(s->balance == OE_BALANCE_ROUND_ROBIN && s->proxy.health_rise == 2 && s->proxy.health_fall == 3,
+              "defaults");
+        CHECK(cfg->proxy.health_rise == 2 && cfg->proxy.health_fall == 3, "top-level rise/fall defaults");
+        CHECK(!oe_config_site_acme(cfg, 0), "no domains: no ACME");
+    }
+    oe_config_free(cfg);
+
+    {
+        char *env[] = {"OTT_EDGE_DOMAINS=Ott.Example.com,www.ott.example.com", "OTT_EDGE_UPSTREAM=http://ott:3000",
+                       "OTT_EDGE_PROXY_WEBSOCKET_IDLE_TIMEOUT=2h", "OTT_EDGE_CACHE_ENABLED=false", NULL};
+        cfg = load("hsts: \"\"\nproxy:\n  health_rise: 7\n", env, err);
+        CHECK(cfg != NULL, "one site from env: %s", err);
+        if (cfg != NULL) {
+            const oe_site_t *s = &cfg->sites[0];
+            CHECK(strcmp(s->name, "ott.example.com") == 0, "named by its first domain: %s", s->name);
+            CHECK(list_is(&s->domains, 2, "ott.example.com", "www.ott.example.com"), "domains");
+            CHECK(strcmp(s->upstreams[0].url, "http://ott:3000") == 0 && strcmp(s->upstreams[0].host, "ott") == 0,
+                  "upstream from env");
+            CHECK(s->proxy.websocket_idle_timeout_ms == 7200000 && s->cache_enabled == 0 && strcmp(s->hsts, "") == 0 &&
+                      s->proxy.health_rise == 7,
+                  "every value from the top level");
+            CHECK(oe_config_site_acme(cfg, 0) && cfg->default_site == 0, "ACME, default");
+        }
+        oe_config_free(cfg);
+    }
+
+    /* a wildcard with a certificate file; the one site is not the default with default_site: "" */
+    cfg = load("domains: [\"*.example.com\", example.com]\ntls: {cert_file: /c, key_file: /k}\ndefault_site: \"\"\n",
+               NULL, err);
+    CHECK(cfg != NULL && cfg->default_site == -1 && strcmp(cfg->sites[0].name, "_.example.com") == 0 &&
+              strcmp(cfg->sites[0].cert_file, "/c") == 0 && !oe_config_acme_enabled(cfg),
+          "wildcard + cert file, no default: %s", err);
+    oe_config_free(cfg);
+    cfg = load("domains: [a.example]\ndefault_site: a.example\n", NULL, err);
+    CHECK(cfg != NULL && cfg->default_site == 0, "default_site naming the one site: %s", err);
+    oe_config_free(cfg);
+
+    /* acme.enabled: true with a cert file in the one-site form: ACME replaces the file, as before */
+    cfg = load("domains: [a.example]\ntls: {cert_file: /c, key_file: /k}\nacme: {enabled: true}\n", NULL, err);
+    CHECK(cfg != NULL && oe_config_site_acme(cfg, 0), "one site, acme on + cert file: %s", err);
+    oe_config_free(cfg);
+}
+
+static void test_sites_errors(void)
+{
+    static const struct {
+        const char *yaml;
+        const char *env[2];
+        const char *want[4];
+    } cases[] = {
+        {"sites: []\n", {0}, {":1:", "sites", "empty"}},
+        {"sites:\n", {0}, {":1:", "sites", "expected a list"}},
+        {"sites: {a: 1}\n", {0}, {":1:", "sites", "a mapping"}},
+        {"sites:\n  - just-a-name\n", {0}, {":2:", "sites[0]", "expected a mapping"}},
+        {"sites:\n  - [a]\n", {0}, {":2:", "sites[0]", "a list"}},
+        {"sites:\n  - domains: [a.example]\n", {0}, {":2:", "sites[0]", "no upstreams"}},
+        {"sites:\n  - domains: [a.example]\n    upstreams: []\n", {0}, {":3:", "sites[0].upstreams", "empty"}},
+        {"sites:\n  - domains: [a.example]\n    upstreams: [http://127.0.0.1:1, \"ftp://x\"]\n",
+         {0},
+         {":3:", "sites[0].upstreams", "invalid upstream \"ftp://x\""}},
+        {"sites:\n  - domains: [a.example]\n    upstreams:\n      - http://127.0.0.1:1\n      - http://127.0.0.1:1/\n",
+         {0},
+         {":5:", "sites[0].upstreams", "twice"}},
+        {"sites:\n  - domains: [a.example]\n    upstreams: [{a: 1}]\n", {0}, {":3:", "sites[0].upstreams", "single"}},
+        {"sites:\n  - domains: [a.example]\n    upstream: http://127.0.0.1:1\n    upstreams: [http://127.0.0.1:2]\n",
+         {0},
+         {":3:", "sites[0].upstream", "not both"}},
+        {"sites:\n  - domains: [a.example]\n    upstream: https://127.0.0.1:1\n",
+         {0},
+         {":3:", "sites[0].upstream", "https"}},
+        {"sites:\n  - {domains: [a.example], upstream: \"http://127.0.0.1:1\"}\n  - domains: [b.example]\n"
+         "    upstream: http://127.0.0.1:1\n    proxy:\n      max_body_size: 12XB\n",
+         {0},
+         {":6:", "sites[1].proxy.max_body_size", "invalid size"}},
+        {"sites:\n  - domains: [a.example]\n    upstream: http://127.0.0.1:1\n    proxy:\n      trusted_proxies: []\n",
+         {0},
+         {":5:", "sites[0].proxy.trusted_proxies", "not a per-site key"}},
+        {"sites:\n  - domains: [a.example]\n    upstream: http://127.0.0.1:1\n    acme:\n      email: a@b.example\n",
+         {0},
+         {":5:", "sites[0].acme.email", "not a per-site key"}},
+        {"sites:\n  - domains: [a.example]\n    upstream: http://127.0.0.1:1\n    colour: red\n",
+         {0},
+         {":4:", "sites[0].colour", "unknown key"}},
+        {"sites:\n  - domains: [a.example]\n    upstream: http://127.0.0.1:1\n    sites: []\n",
+         {0},
+         {":4:", "sites[0].sites", "unknown key"}},
+        {"sites:\n  - domains: [a.example]\n    domains: [b.example]\n", {0}, {":3:", "sites[0].domains", "duplicate"}},
+        {"sites:\n  - {name: a, name: b}\n", {0}, {":2:", "sites[0].name", "duplicate"}},
+        {"sites:\n  - {domains: [a.example], upstream: \"http://127.0.0.1:1\"}\n"
+         "sites:\n  - {domains: [b.example], upstream: \"http://127.0.0.1:1\"}\n",
+         {0},
+         {":3:", "sites", "duplicate"}},
+        {"sites:\n  - domains: [a.example]\n    upstream: http://127.0.0.1:1\n    name: Blog\n",
+         {0},
+         {":4:", "sites[0].name", "invalid name \"Blog\""}},
+        {"sites:\n  - domains: [a.example]\n    upstream: http://127.0.0.1:1\n    name: ../x\n",
+         {0},
+         {":4:", "sites[0].name", "invalid name"}},
+        {"sites:\n  - {name: x, domains: [a.example], upstream: \"http://127.0.0.1:1\"}\n"
+         "  - {name: x, domains: [b.example], upstream: \"http://127.0.0.1:1\"}\n",
+         {0},
+         {":3:", "sites[1].name", "also sites[0]"}},
+        {"sites:\n  - {domains: [a.example, b.example], upstream: \"http://127.0.0.1:1\"}\n"
+         "  - {domains: [B.example], upstream: \"http://127.0.0.1:1\"}\n",
+         {0},
+         {":3:", "sites[1].domains", "\"b.example\" is also in sites[0] (a.example)"}},
+        {"sites:\n  - {domains: [\"*.x.example\"], upstream: \"http://127.0.0.1:1\", tls: {cert_file: /c, key_file: "
+         "/k}}\n  - {domains: [\"*.x.example\"], upstream: \"http://127.0.0.1:1\", tls: {cert_file: /c, key_file: "
+         "/k}}\n",
+         {0},
+         {":3:", "sites[1].domains", "also in sites[0]"}},
+        {"sites:\n  - domains: [\"*.x.example\"]\n    upstream: http://127.0.0.1:1\n",
+         {0},
+         {":2:", "sites[0].domains", "wildcard", "tls.cert_file"}},
+        {"sites:\n  - domains: [\"*.example\"]\n", {0}, {":2:", "sites[0].domains", "invalid wildcard"}},
+        {"sites:\n  - domains: [\"a.*.example\"]\n", {0}, {":2:", "sites[0].domains", "invalid wildcard"}},
+        {"sites:\n  - domains: [\"**.x.example\"]\n", {0}, {":2:", "sites[0].domains", "invalid wildcard"}},
+        {"sites:\n  - domains: [a.example]\n    upstream: http://127.0.0.1:1\n    tls:\n      key_file: /k\n",
+         {0},
+         {":5:", "sites[0].tls.key_file", "together"}},
+        {"sites:\n  - domains: [a.example]\n    upstream: http://127.0.0.1:1\n    balance: random\n",
+         {0},
+         {":4:", "sites[0].balance", "round_robin, least_conn or hash"}},
+        {"sites:\n  - domains: [a.example]\n    upstream: http://127.0.0.1:1\n    hash_key: client_ip\n",
+         {0},
+         {":4:", "sites[0].hash_key", "needs balance: hash"}},
+        {"sites:\n  - domains: [a.example]\n    upstream: http://127.0.0.1:1\n    balance: hash\n"
+         "    hash_key: path_segment:0\n",
+         {0},
+         {":5:", "sites[0].hash_key", "path_segment"}},
+        {"sites:\n  - domains: [a.example]\n    upstream: http://127.0.0.1:1\n    balance: hash\n"
+         "    hash_key: \"header:\"\n",
+         {0},
+         {":5:", "sites[0].hash_key", "missing"}},
+        {"sites:\n  - domains: [a.example]\n    upstream: http://127.0.0.1:1\n    balance: hash\n"
+         "    hash_key: \"cookie:a b\"\n",
+         {0},
+         {":5:", "sites[0].hash_key", "invalid cookie name"}},
+        {"sites:\n  - domains: [a.example]\n    upstream: http://127.0.0.1:1\n    balance: hash\n"
+         "    hash_key: ip\n",
+         {0},
+         {":5:", "sites[0].hash_key", "client_ip, header:NAME"}},
+        {"sites:\n  - domains: [a.example]\n    upstream: http://127.0.0.1:1\n    balance: [x]\n",
+         {0},
+         {":4:", "sites[0].balance", "single value"}},
+        {"sites:\n  - domains: [a.example]\n    upstream: http://127.0.0.1:1\n    name: \"a\\0b\"\n",
+         {0},
+         {":4:", "sites[0].name", "NUL"}},
+        {"sites:\n  - upstream: http://127.0.0.1:1\n", {0}, {":2:", "sites[0].domains", "default_site"}},
+        {"default_site: nope\nsites:\n  - {domains: [a.example], upstream: \"http://127.0.0.1:1\"}\n",
+         {0},
+         {":1:", "default_site", "no site is named \"nope\""}},
+        {"domains: [a.example]\ndefault_site: b.example\n", {0}, {":2:", "default_site", "the one site"}},
+        /* with sites, the top-level keys that belong to a site are refused */
+        {"domains: [x.example]\nsites:\n  - {domains: [a.example], upstream: \"http://127.0.0.1:1\"}\n",
+         {0},
+         {":1:", "domains", "not used with sites"}},
+        {"upstream: http://127.0.0.1:9\nsites:\n  - {domains: [a.example], upstream: \"http://127.0.0.1:1\"}\n",
+         {0},
+         {":1:", "upstream", "sites[].upstreams"}},
+        {"sites:\n  - {domains: [a.example], upstream: \"http://127.0.0.1:1\"}\n",
+         {"OTT_EDGE_DOMAINS=x.example"},
+         {"OTT_EDGE_DOMAINS", "domains", "not used with sites"}},
+        {"sites:\n  - {domains: [a.example], upstream: \"http://127.0.0.1:1\"}\n",
+         {"OTT_EDGE_TLS_CERT_FILE=/c"},
+         {"OTT_EDGE_TLS_CERT_FILE", "together"}},
+        {"acme: {enabled: true}\nsites:\n  - {domains: [a.example], upstream: \"http://127.0.0.1:1\", tls: "
+         "{cert_file: /c, key_file: /k}}\n",
+         {0},
+         {":1:", "acme.enabled", "no site needs it"}},
+        {"domains: [\"*.x.example\"]\n", {0}, {":1:", "domains", "wildcard", "tls.cert_file"}},
+        {"", {"OTT_EDGE_DOMAINS=*.x.example"}, {"OTT_EDGE_DOMAINS", "wildcard", "DNS-01"}},
+        {"proxy:\n  health_rise: 0\n", {0}, {":2:", "proxy.health_rise", "1..100"}},
+        {"", {"OTT_EDGE_PROXY_HEALTH_FALL=101"}, {"OTT_EDGE_PROXY_HEALTH_FALL", "1..100"}},
+        {"sites:\n  - domains: [a.example]\n    upstream: http://127.0.0.1:1\n    proxy: {health_fall: 0}\n",
+         {0},
+         {":4:", "sites[0].proxy.health_fall", "1..100"}},
+    };
+    size_t i, j;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char err[OE_CONFIG_ERR_MAX], *env[3] = {0};
+        oe_config_t *cfg;
+        for (j = 0; j < 2 && cases[i].env[j] != NULL; j++)
+            env[j] = (char *)cases[i].env[j];
+        cfg = load(cases[i].yaml, env, err);
+        CHECK(cfg == NULL, "sites case %zu should fail (yaml %s)", i, cases[i].yaml);
+        oe_config_free(cfg);
+        if (cfg != NULL)
+            continue;
+        CHECK(strncmp(err, "config: ", 8) == 0 && strchr(err, '\n') == NULL, "sites case %zu: one line: %s", i, err);
+        for (j = 0; j < 4 && cases[i].want[j] != NULL; j++)
+            CHECK(strstr(err, cases[i].want[j]) != NULL, "sites case %zu: \"%s\" not in: %s", i, cases[i].want[j], err);
+    }
+
+    /* at most OE_CONFIG_MAX_SITES sites */
+    {
+        char err[OE_CONFIG_ERR_MAX], *buf = malloc(64 * (OE_CONFIG_MAX_SITES + 2));
+        size_t n = (size_t)sprintf(buf, "sites:\n");
+        oe_config_t *cfg;
+        for (i = 0; i <= OE_CONFIG_MAX_SITES; i++)
+            n += (size_t)sprintf(buf + n, "  - {domains: [s%zu.example], upstream: \"http://127.0.0.1:1\"}\n", i);
+        cfg = load(buf, NULL, err);
+        CHECK(cfg == NULL && strstr(err, "too many sites") != NULL, "too many sites: %s", err);
+        oe_config_free(cfg);
+        *strrchr(buf, '-') = '\0'; /* drop the last one */
+        cfg = load(buf, NULL, err);
+        CHECK(cfg != NULL && cfg->sites_count == OE_CONFIG_MAX_SITES, "the maximum loads: %s", err);
+        if (cfg != NULL)
+            CHECK(oe_config_site_for_host(cfg, "s255.example", 12) == 255, "the last site routes");
+        oe_config_free(cfg);
+        free(buf);
+    }
+}
+
+static int route(const oe_config_t *cfg, const char *host)
+{
+    return oe_config_site_for_host(cfg, host, strlen(host));
+}
+
+static void test_routing(void)
+{
+    char err[OE_CONFIG_ERR_MAX];
+    oe_config_t *cfg =
+        load("sites:\n"
+             "  - {name: wild, domains: [\"*.example.com\"], upstream: \"http://127.0.0.1:1\",\n"
+             "     tls: {cert_file: /c, key_file: /k}}\n"
+             "  - {name: exact, domains: [www.example.com, example.com, \"192.0.2.1\", \"2001:db8::1\"],\n"
+             "     upstream: \"http://127.0.0.1:2\"}\n"
+             "  - {name: deep, domains: [\"*.b.example.com\"], upstream: \"http://127.0.0.1:3\",\n"
+             "     tls: {cert_file: /c, key_file: /k}}\n"
+             "  - {name: other, domains: [example.org], upstream: \"http://127.0.0.1:4\"}\n",
+             NULL, err);
+    static const struct {
+        const char *host;
+        int site;
+    } cases[] = {
+        {"www.example.com", 1},  /* exact beats the wildcard listed earlier */
+        {"example.com", 1},      /* the wildcard does not match its own base name */
+        {"a.example.com", 0},    /* one label */
+        {"A.Example.COM", 0},    /* any case */
+        {"WWW.EXAMPLE.COM", 1},  /* any case, exact */
+        {"www.example.com.", 1}, /* a trailing dot */
+        {"a.example.com.", 0},
+        {"x.b.example.com", 2}, /* the deeper wildcard */
+        {"b.example.com", 0},   /* one label under *.example.com */
+        {"y.x.b.example.com", -1},
+        {"y.a.example.com", -1}, /* two labels: no match */
+        {"example.org", 3},
+        {"www.example.org", -1},
+        {"example.net", -1},
+        {"com", -1},
+        {".example.com", -1}, /* an empty first label */
+        {"*.example.com", -1},
+        {"", -1},
+        {".", -1},
+        {"192.0.2.1", 1},
+        {"2001:db8::1", 1},
+        {"[2001:db8::1]", 1},
+        {"2001:DB8::1", 1},
+        {"192.0.2.2", -1},
+        {"www.example.com:443", -1}, /* the caller strips the port */
+        {"wwww.example.com", 0},
+    };
+    size_t i;
+
+    CHECK(cfg != NULL, "routing config: %s", err);
+    if (cfg == NULL)
+        return;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        CHECK(route(cfg, cases[i].host) == cases[i].site, "route \"%s\" -> %d, want %d", cases[i].host,
+              route(cfg, cases[i].host), cases[i].site);
+    CHECK(oe_config_site_for_host(cfg, "www.example.comXXX", 15) == 1, "length, not NUL, ends the name");
+    CHECK(oe_config_site_for_host(cfg, "a.example.com\0x", 15) == -1, "an embedded NUL never matches");
+    CHECK(oe_config_site_for_host(cfg, NULL, 0) == -1 && oe_config_site_for_host(NULL, "a", 1) == -1, "NULL");
+    CHECK(cfg->default_site == -1, "no default");
+    oe_config_free(cfg);
+
+    /* the one-site form: its names route to it, anything else is the caller's default */
+    cfg = load("domains: [ott.example]\n", NULL, err);
+    CHECK(cfg != NULL && route(cfg, "OTT.example") == 0 && route(cfg, "other.example") == -1 && cfg->default_site == 0,
+          "one site: %s", err);
+    oe_config_free(cfg);
+}
+
+static void test_sites_print(void)
+{
+    char err[OE_CONFIG_ERR_MAX];
+    oe_config_t *cfg = load(sites_yaml, NULL, err), *again;
+    char *out, *out2;
+
+    CHECK(cfg != NULL, "load: %s", err);
+    if (cfg == NULL)
+        return;
+    out = print_to_string(cfg);
+    CHECK(strstr(out, "\nsites:\n- name: ott\n") != NULL, "sites printed:\n%s", out);
+    CHECK(strstr(out, "\ndomains:") == NULL && strstr(out, "\nupstream:") == NULL && strstr(out, "\ntls:\n  cert_file") == NULL &&
+              strstr(out, "\ntls:\n  session_lifetime:") != NULL,
+          "no top-level site keys with sites (tls.session_lifetime stays):\n%s", out);
+    CHECK(strstr(out, "  hash_key: header:x-room\n") != NULL && strstr(out, "  hash_key: path_segment:3\n") != NULL,
+          "hash keys printed");
+    CHECK(strstr(out, "default_site: ott\n") != NULL, "default_site printed");
+    CHECK(strstr(out, "# routing table") != NULL, "routing table");
+    CHECK(strstr(out, "#   ott               ott.example.com, www.ott.example.com") != NULL ||
+              strstr(out, "ott.example.com, www.ott.example.com  http://10.0.0.2:8080, http://[::1]:8081") != NULL,
+          "a row per site:\n%s", out);
+    CHECK(strstr(out, "least_conn") != NULL && strstr(out, "hash header:x-room") != NULL &&
+              strstr(out, "file /blog.pem") != NULL && strstr(out, "ACME") != NULL,
+          "balance and certificate columns");
+    CHECK(strstr(out, "any other name: site ott (the default site)") != NULL, "default in the table");
+    CHECK(strstr(out, "#   ott: proxy.block_paths=[], proxy.websocket_idle_timeout=7d, proxy.health_rise=4, "
+                      "cache.enabled=false\n") != NULL,
+          "overrides of ott:\n%s", out);
+    CHECK(strstr(out, "#   blog.example.com: hsts=\n") != NULL, "overrides of blog");
+    CHECK(strstr(out, "#   api: compress.enabled=false\n") != NULL, "overrides of api");
+    again = oe_config_load(write_file("printed-sites.yaml", out), noenv, err, sizeof(err));
+    CHECK(again != NULL, "printed sites reload: %s\n%s", err, out);
+    if (again != NULL) {
+        out2 = print_to_string(again);
+        CHECK(strcmp(strchr(out, '\n'), strchr(out2, '\n')) == 0, "sites round trip:\n%s\n---\n%s", out, out2);
+        free(out2);
+    }
+    oe_config_free(again);
+    free(out);
+    oe_config_free(cfg);
+
+    /* one site: the same top-level output as before, plus the table */
+    cfg = load("domains: [a.example]\nupstream: http://127.0.0.1:3000\n", NULL, err);
+    out = print_to_string(cfg);
+    CHECK(strstr(out, "\ndomains: [a.example]\n") != NULL && strstr(out, "\nsites:") == NULL, "one site printed");
+    CHECK(strstr(out, "any other name: site a.example (the default site)") != NULL &&
+              strstr(out, "http://127.0.0.1:3000  round_robin  ACME") != NULL,
+          "one-site table:\n%s", out);
+    CHECK(strstr(out, "per-site settings") == NULL, "no overrides section for one site");
+    free(out);
+    oe_config_free(cfg);
+}
+
 /* ---- printing ------------------------------------------------------------------------ */
 
 static const char *const all_keys[] = {
@@ -840,6 +1324,7 @@ static const char *const all_keys[] = {
     "state_dir",
     "hsts",
     "user",
+    "default_site",
     "listen.https",
     "listen.http",
     "listen.admin",
@@ -859,6 +1344,8 @@ static const char *const all_keys[] = {
     "proxy.tcp_keepalive_idle",
     "proxy.tcp_keepalive_interval",
     "proxy.tcp_keepalive_count",
+    "proxy.health_rise",
+    "proxy.health_fall",
     "client.request_timeout",
     "client.idle_timeout",
     "client.handshake_timeout",
@@ -886,6 +1373,29 @@ static const char *const all_keys[] = {
     "acme.renew_before",
     "acme.retry_base",
     "acme.preferred_chain",
+};
+
+/* The keys a site in `sites` may set. */
+static const char *const site_keys[] = {
+    "name",
+    "domains",
+    "upstreams",
+    "upstream",
+    "balance",
+    "hash_key",
+    "tls.cert_file",
+    "tls.key_file",
+    "hsts",
+    "proxy.block_paths",
+    "proxy.websocket_idle_timeout",
+    "proxy.max_body_size",
+    "proxy.upstream_timeout",
+    "proxy.health_path",
+    "proxy.health_interval",
+    "proxy.health_rise",
+    "proxy.health_fall",
+    "cache.enabled",
+    "compress.enabled",
 };
 
 static void env_of(const char *key, char *buf, size_t len)
@@ -1005,7 +1515,14 @@ static void test_every_key_env_and_docs(void)
         CHECK(doc == NULL || strstr(doc, line) != NULL, "docs/configuration.md lacks the generated row:\n%s", line);
         CHECK(readme == NULL || strstr(readme, line) != NULL, "README.md lacks the generated row:\n%s", line);
     }
-    CHECK(rows == 2 + sizeof(all_keys) / sizeof(all_keys[0]), "reference has a row per key (%zu)", rows);
+    /* the key table (a header, a row per key and one for sites), then the site keys' table */
+    CHECK(rows == 2 + sizeof(all_keys) / sizeof(all_keys[0]) + 1 + 2 + sizeof(site_keys) / sizeof(site_keys[0]),
+          "reference has a row per key (%zu)", rows);
+    for (i = 0; doc != NULL && i < sizeof(site_keys) / sizeof(site_keys[0]); i++) {
+        char cell[128];
+        snprintf(cell, sizeof(cell), "\n| `%s` | ", site_keys[i]);
+        CHECK(strstr(doc, cell) != NULL, "site key %s documented", site_keys[i]);
+    }
     free(ref);
     free(readme);
 
@@ -1107,8 +1624,9 @@ static void test_hostile(void)
             for (j = 0; j < len; j++)
                 buf[j] = (char)(rand_r(&seed) % 256);
         } else {
-            len = strlen(full_yaml);
-            memcpy(buf, full_yaml, len);
+            const char *base = i % 4 == 1 ? full_yaml : sites_yaml; /* mutations of both forms */
+            len = strlen(base);
+            memcpy(buf, base, len);
             for (j = 0; j < 4; j++) {
                 static const char pool[] = "[]{}:,-&*!|>'\"#%@` \n\t?0aZ.\\";
                 buf[rand_r(&seed) % len] = pool[rand_r(&seed) % (sizeof(pool) - 1)];
@@ -1177,6 +1695,11 @@ int main(void)
     test_env();
     test_errors();
     test_files();
+    test_sites();
+    test_one_site();
+    test_sites_errors();
+    test_routing();
+    test_sites_print();
     test_print();
     test_every_key_env_and_docs();
     test_hostile();
