@@ -54,7 +54,7 @@ struct keydef {
     const char *doc; /* one line of Markdown for the reference table */
 };
 
-#define OE_CONFIG_NKEYS 47
+#define OE_CONFIG_NKEYS 55
 extern const keydef oe_config_keys[OE_CONFIG_NKEYS];
 
 /* State of one oe_config_load() call: where each key got its value, for messages. */
