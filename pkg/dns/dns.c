@@ -22,7 +22,7 @@
 #define CNAME_HOPS_MAX 8
 #define UPDATE_TTL     60
 #define LOOKUP_ADDRS   4
-#define POLL_FIRST_MS  250
+#define POLL_FIRST_MS  100
 #define POLL_MAX_MS    2000
 #define CHECK_TIMEOUT  1000 /* one propagation query: a slow server is asked again next round */
 #define DEFAULT_QUERY  4000
@@ -808,6 +808,6 @@ int oe_dns_wait_visible(oe_dns_t *d, oe_dns_record_t *const *recs, size_t count,
             snprintf(err, errlen, "stopped");
             return -1;
         }
-        delay = delay * 2 > POLL_MAX_MS ? POLL_MAX_MS : delay * 2;
+        delay = delay * 3 / 2 > POLL_MAX_MS ? POLL_MAX_MS : delay * 3 / 2; /* 100, 150, 225, ... 2000 ms */
     }
 }

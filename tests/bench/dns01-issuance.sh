@@ -5,8 +5,12 @@
 # (knotd) taking RFC 2136 updates with TSIG; and how much of it is the propagation wait.
 # A benchmark, not a ctest test.
 #
-#   tests/bench/dns01-issuance.sh [RUNS] [PROVIDER]      (defaults: 10 rfc2136; or exec)
+#   tests/bench/dns01-issuance.sh [RUNS] [PROVIDER] [secondary]   (defaults: 10 rfc2136; or exec)
 #   env OTT_EDGE_BIN=path/to/ott-edge (default build/ott-edge)
+# With "secondary", a second knotd serves ott.test as a secondary (NOTIFY + zone transfer from
+# the primary), ott-edge waits until both answer (acme.dns.resolvers: [primary, secondary])
+# and pebble reads from the secondary: the propagation wait is then the primary -> secondary
+# hop a real zone has, instead of ~0 when only the primary that took the update is asked.
 #
 # Each run: fresh state_dir (a new account key and account are included), start ott-edge,
 # poll with curl (trusting only pebble's root, SNI www.ott.test, a name only the wildcard
@@ -20,7 +24,9 @@ here=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${OTT_EDGE_BIN:-$here/build/ott-edge}
 runs=${1:-10}
 provider=${2:-rfc2136}
-acme_port=14460 mgmt_port=15046 knot_port=14463 unbound_port=14464 http_port=5692 tls_port=5693 admin_port=5687
+secondary=${3:-}
+acme_port=14460 mgmt_port=15046 knot_port=14463 unbound_port=14464 sec_port=14465 http_port=5692 tls_port=5693 admin_port=5687
+bin=$(readlink -f "$bin" 2>/dev/null || echo "$bin")
 [ -x "$bin" ] || { echo "no ott-edge binary at $bin (build it or set OTT_EDGE_BIN)" >&2; exit 1; }
 for c in knotd knsupdate kdig unbound pebble; do
     command -v "$c" >/dev/null || PATH=$PATH:/usr/sbin command -v "$c" >/dev/null ||
@@ -57,20 +63,64 @@ acl:
   - id: update
     key: bench-key.
     action: update
+  - id: transfer
+    address: 127.0.0.1
+    action: transfer
+remote:
+  - id: secondary
+    address: 127.0.0.1@$sec_port
 template:
   - id: default
     storage: "$work"
     zonefile-sync: -1
     zonefile-load: whole
-    journal-content: none
+    journal-content: changes
     semantic-checks: off
 zone:
   - domain: ott.test
-    acl: update
+    acl: [update, transfer]
+$( [ -n "$secondary" ] && echo "    notify: secondary" )
 EOF
 printf '$ORIGIN ott.test.\n$TTL 60\n@ SOA ns1.ott.test. hostmaster.ott.test. 1 3600 600 86400 1\n@ NS ns1.ott.test.\nns1 A 127.0.0.1\n' > ott.test.zone
 knotd -c knot.conf >knot.log 2>&1 &
 pids+=($!)
+check_port=$knot_port
+if [ -n "$secondary" ]; then
+    mkdir -p sec
+    cat > sec/knot.conf <<EOF
+server:
+    rundir: "$work/sec"
+    listen: 127.0.0.1@$sec_port
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: "$work/sec"
+log:
+  - target: stderr
+    any: warning
+remote:
+  - id: primary
+    address: 127.0.0.1@$knot_port
+acl:
+  - id: notify
+    address: 127.0.0.1
+    action: notify
+template:
+  - id: default
+    storage: "$work/sec"
+    zonefile-sync: -1
+    journal-content: changes
+    semantic-checks: off
+zone:
+  - domain: ott.test
+    master: primary
+    acl: notify
+EOF
+    knotd -c sec/knot.conf >sec/knot.log 2>&1 &
+    pids+=($!)
+    check_port=$sec_port
+fi
 # ---- unbound: the CA's recursive resolver, only for ott.test
 cat > unbound.conf <<EOF
 server:
@@ -94,11 +144,13 @@ server:
     local-zone: "ott.test." transparent
 stub-zone:
     name: "ott.test."
-    stub-addr: 127.0.0.1@$knot_port
+    stub-addr: 127.0.0.1@$check_port
 remote-control:
     control-enable: no
 EOF
-for _ in $(seq 200); do kdig @127.0.0.1 -p $knot_port +short +time=1 +retry=0 ott.test SOA 2>/dev/null | grep -q ns1 && break; sleep 0.05; done
+for p in $knot_port $check_port; do
+    for _ in $(seq 200); do kdig @127.0.0.1 -p $p +short +time=1 +retry=0 ott.test SOA 2>/dev/null | grep -q ns1 && break; sleep 0.05; done
+done
 unbound -d -c unbound.conf >unbound.log 2>&1 &
 pids+=($!)
 for _ in $(seq 200); do kdig @127.0.0.1 -p $unbound_port +short +time=1 +retry=0 ott.test SOA 2>/dev/null | grep -q ns1 && break; sleep 0.05; done
@@ -131,15 +183,17 @@ printf 'server 127.0.0.1 $knot_port\nzone ott.test.\nupdate %s %s 60 TXT "%s"\ns
     knsupdate -y hmac-sha256:bench-key.:$secret
 EOF
 chmod 755 hook.sh
+resolvers="\"127.0.0.1:$knot_port\""
+[ -n "$secondary" ] && resolvers="$resolvers, \"127.0.0.1:$sec_port\""
 if [ "$provider" = exec ]; then
-    dns_yaml="dns: {provider: exec, exec: {command: \"$work/hook.sh\"}, resolvers: [\"127.0.0.1:$knot_port\"]}"
+    dns_yaml="dns: {provider: exec, exec: {command: \"$work/hook.sh\"}, resolvers: [$resolvers]}"
 else
-    dns_yaml="dns: {provider: rfc2136, rfc2136: {server: \"127.0.0.1:$knot_port\", key_name: bench-key, key_secret: \"$secret\"}, resolvers: [\"127.0.0.1:$knot_port\"]}"
+    dns_yaml="dns: {provider: rfc2136, rfc2136: {server: \"127.0.0.1:$knot_port\", key_name: bench-key, key_secret: \"$secret\"}, resolvers: [$resolvers]}"
 fi
 
 now_ms() { date +%s%3N; }
 results=() waits=() orders=()
-echo "ott-edge: $bin; pebble on 127.0.0.1:$acme_port via unbound; knotd 127.0.0.1:$knot_port; provider $provider;" \
+echo "ott-edge: $bin; pebble on 127.0.0.1:$acme_port via unbound; knotd 127.0.0.1:$knot_port${secondary:+ + secondary 127.0.0.1:$sec_port}; provider $provider;" \
     "ott.test + *.ott.test; $runs runs; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq "$runs"); do
     rm -rf state && cat > edge.yaml <<YAML
@@ -171,7 +225,11 @@ YAML
     order_ms=$(sed -n 's/.*acme_certificate_installed.*duration_ms=\([0-9]*\).*/\1/p' edge.log | head -1)
     wait_ms=$(sed -n 's/.*acme_dns_propagated.*waited_ms=\([0-9]*\).*/\1/p' edge.log | head -1)
     present_ms=$(sed -n 's/.*acme_dns_present.*duration_ms=\([0-9]*\).*/\1/p' edge.log | awk '{s+=$1} END {print s+0}')
-    left=$(kdig @127.0.0.1 -p $knot_port +short _acme-challenge.ott.test TXT | wc -l)
+    for _ in $(seq 50); do # the removals reach the secondary a moment later
+        left=$( (kdig @127.0.0.1 -p $knot_port +short _acme-challenge.ott.test TXT; kdig @127.0.0.1 -p $check_port +short _acme-challenge.ott.test TXT) | wc -l)
+        [ "$left" = 0 ] && break
+        sleep 0.1
+    done
     printf 'run %2d: %4d ms start to verified wildcard handshake; order %4s ms; propagation wait %3s ms; writing 2 records %3s ms; records left %s\n' \
         "$i" $((t1 - t0)) "$order_ms" "$wait_ms" "$present_ms" "$left"
     results+=($((t1 - t0))) waits+=("$wait_ms") orders+=("$order_ms")
