@@ -45,6 +45,7 @@ struct oe_dns {
     uint16_t ns_port;
     uint64_t timeout_ms, query_timeout_ms;
     const int *stop;
+    int cleanup_failed_stopping; /* a cleanup failed while ott-edge stops: skip the rest */
 };
 
 uint64_t oe_dns_now_ms(void)
@@ -597,12 +598,20 @@ int oe_dns_cleanup(oe_dns_t *d, oe_dns_record_t *rec, char *err, size_t errlen)
     if (!rec->attempted)
         return 0;
     rec->attempted = 0;
+    int stopping = d->stop && __atomic_load_n(d->stop, __ATOMIC_RELAXED);
+    if (stopping && d->cleanup_failed_stopping) {
+        /* bounded shutdown: one failed cleanup (server down, hook stuck) is enough waiting */
+        snprintf(err, errlen, "not removed: ott-edge is stopping and an earlier removal failed");
+        return -1;
+    }
     int rc = d->provider == OE_DNS_RFC2136
                  ? rfc2136_update(d, rec, 0, err, errlen)
                  : oe_dns_exec_run(d->command, "cleanup", rec->fqdn, rec->value, d->timeout_ms, d->stop, err, errlen);
     if (rc == 0)
         oe_log(OE_LOG_INFO, "acme_dns_cleanup", "name", rec->name, "fqdn", rec->fqdn, "provider",
                oe_dns_provider_name(d), NULL);
+    else if (stopping)
+        d->cleanup_failed_stopping = 1;
     return rc;
 }
 
