@@ -27,6 +27,9 @@
 #define CHECK_TIMEOUT  1000 /* one propagation query: a slow server is asked again next round */
 #define DEFAULT_QUERY  4000
 
+/* TSIG error field values (RFC 8945 §5.3; ldns names none of them) */
+enum { TSIG_BADSIG = 16, TSIG_BADKEY = 17, TSIG_BADTIME = 18 };
+
 struct addr {
     char host[64]; /* numeric */
     uint16_t port;
@@ -174,33 +177,11 @@ void oe_dns_free(oe_dns_t *d)
 
 /* ---- asking one server ------------------------------------------------------------ */
 
+/* "NOERROR", "REFUSED", ... (ldns' table of RCODE mnemonics). */
 static const char *rcode_name(ldns_pkt_rcode rc)
 {
-    switch (rc) {
-    case LDNS_RCODE_NOERROR:
-        return "NOERROR";
-    case LDNS_RCODE_FORMERR:
-        return "FORMERR";
-    case LDNS_RCODE_SERVFAIL:
-        return "SERVFAIL";
-    case LDNS_RCODE_NXDOMAIN:
-        return "NXDOMAIN";
-    case LDNS_RCODE_NOTIMPL:
-        return "NOTIMP";
-    case LDNS_RCODE_REFUSED:
-        return "REFUSED";
-    case LDNS_RCODE_YXDOMAIN:
-        return "YXDOMAIN";
-    case LDNS_RCODE_YXRRSET:
-        return "YXRRSET";
-    case LDNS_RCODE_NXRRSET:
-        return "NXRRSET";
-    case LDNS_RCODE_NOTAUTH:
-        return "NOTAUTH";
-    case LDNS_RCODE_NOTZONE:
-        return "NOTZONE";
-    }
-    return "an unknown code";
+    const ldns_lookup_table *t = ldns_lookup_by_id(ldns_rcodes, (int)rc);
+    return t && t->name ? t->name : "an unknown code";
 }
 
 /* "192.0.2.1:53", "[2001:db8::1]:53", or "the system resolver" for host NULL. */
@@ -434,18 +415,18 @@ static void update_problem(const oe_dns_t *d, const oe_dns_record_t *rec, const 
     if (tsig && ldns_rr_rd_count(tsig) > 5 && ldns_rr_rdf(tsig, 5))
         terr = ldns_rdf2native_int16(ldns_rr_rdf(tsig, 5));
     const char *key = d->key_name ? d->key_name : "(none)";
-    if (rc == LDNS_RCODE_NOTAUTH && terr == 16)
+    if (rc == LDNS_RCODE_NOTAUTH && terr == TSIG_BADSIG)
         snprintf(err, errlen,
                  "DNS update of %s at %s refused: the TSIG signature is wrong (BADSIG): acme.dns.rfc2136.key_secret or "
                  "key_algorithm does not match the server's key %s",
                  rec->zone, label, key);
-    else if (rc == LDNS_RCODE_NOTAUTH && terr == 17)
+    else if (rc == LDNS_RCODE_NOTAUTH && terr == TSIG_BADKEY)
         snprintf(err, errlen,
                  "DNS update of %s at %s refused: the server does not accept TSIG key %s with %.*s for this zone "
                  "(BADKEY): check acme.dns.rfc2136.key_name and key_algorithm, and that the server lets this key "
                  "update the zone",
                  rec->zone, label, key, (int)strlen(d->alg) - 1, d->alg);
-    else if (rc == LDNS_RCODE_NOTAUTH && terr == 18)
+    else if (rc == LDNS_RCODE_NOTAUTH && terr == TSIG_BADTIME)
         snprintf(err, errlen,
                  "DNS update of %s at %s refused: this machine's clock differs from the server's by more than 5 "
                  "minutes (TSIG BADTIME)",
