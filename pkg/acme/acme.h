@@ -2,7 +2,8 @@
  * acme — certificates for cfg->domains from an ACME CA (RFC 8555), in the background.
  *
  * Owns: the account key and URL, orders, challenges (publishing HTTP-01 tokens and
- * TLS-ALPN-01 certificates through the challenge module), CSR and certificate keys,
+ * TLS-ALPN-01 certificates through the challenge module, DNS-01 TXT records through the
+ * dns module), CSR and certificate keys,
  * renewal scheduling, retry/backoff and its persisted state, all under cfg->state_dir
  * through the store module. A new certificate is stored on disk first, then handed to
  * the tls module with oe_tls_publish_pem().

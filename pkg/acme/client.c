@@ -20,12 +20,12 @@
 #define POLL_RETRY_AFTER_MAX 60
 #define MAX_TYPES            4
 
-enum { CH_HTTP01 = 0, CH_TLSALPN01 = 1 };
-static const char *const ch_names[] = {"http-01", "tls-alpn-01"};
+enum { CH_HTTP01 = 0, CH_TLSALPN01 = 1, CH_DNS01 = 2, CH_COUNT = 3 };
+static const char *const ch_names[] = {"http-01", "tls-alpn-01", "dns-01"};
 
 static const char *ch_name(int t)
 {
-    return t >= 0 && t < 2 ? ch_names[t] : "none";
+    return t >= 0 && t < CH_COUNT ? ch_names[t] : "none";
 }
 
 static int stopping(oe_acme_client_t *c)
@@ -49,6 +49,15 @@ int oe_acme_client_init(oe_acme_client_t *c, const oe_config_t *cfg, EVP_PKEY *a
         snprintf(err, errlen, "the ACME account key is not an EC P-256 key");
         return -1;
     }
+    for (size_t i = 0; i < cfg->acme.challenges.count; i++) {
+        if (strcmp(cfg->acme.challenges.items[i], "dns-01") == 0 && !c->dns) {
+            oe_dns_opts_t o;
+            oe_dns_opts_from_config(cfg, &o);
+            o.stop = stop;
+            if (!(c->dns = oe_dns_new(&o, err, errlen)))
+                return -1;
+        }
+    }
     c->http = oe_acme_http_new(cfg->acme.ca_file, stop, err, errlen);
     return c->http ? 0 : -1;
 }
@@ -57,6 +66,8 @@ void oe_acme_client_free(oe_acme_client_t *c)
 {
     oe_acme_http_free(c->http);
     c->http = NULL;
+    oe_dns_free(c->dns);
+    c->dns = NULL;
 }
 
 void oe_acme_cert_free(oe_acme_cert_t *cert)
@@ -386,27 +397,82 @@ static int nap(oe_acme_client_t *c, uint64_t ms, char *err, size_t errlen)
 
 struct authz {
     char url[OE_ACME_URL_MAX];
-    char name[256];      /* identifier value */
-    char alpn_name[256]; /* SNI under which the TLS-ALPN-01 cert is published */
+    char ch_url[OE_ACME_URL_MAX]; /* the chosen challenge, answered once its material is out */
+    char name[256];               /* identifier value */
+    char alpn_name[256];          /* SNI under which the TLS-ALPN-01 cert is published */
     char token[OE_CHALLENGE_TOKEN_MAX + 1];
-    int type; /* CH_* in use, -1 when already valid */
+    oe_dns_record_t dns; /* the DNS-01 TXT record */
+    int type;            /* CH_* in use, -1 when already valid */
     int done;
 };
 
 static int challenge_type(const char *s)
 {
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < CH_COUNT; i++)
         if (strcmp(s, ch_name(i)) == 0)
             return i;
     return -1;
 }
 
-static void unpublish(struct authz *a)
+/* ---- DNS-01 solver: a TXT record through the dns module ----------------------------- */
+
+/* Writes _acme-challenge.<name> = base64url(SHA-256(key authorization)) (RFC 8555 §8.4). */
+static int dns01_present(oe_acme_client_t *c, struct authz *a, const char *key_authz, char *err, size_t errlen)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!c->dns) {
+        snprintf(err, errlen, "dns-01 for %s: acme.dns.provider is not set", a->name);
+        return -1;
+    }
+    if (EVP_Digest(key_authz, strlen(key_authz), md, &mdlen, EVP_sha256(), NULL) != 1) {
+        snprintf(err, errlen, "dns-01 for %s: cannot hash the key authorization", a->name);
+        return -1;
+    }
+    char *digest = oe_acme_b64url(md, mdlen);
+    if (!digest) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = oe_dns_present(c->dns, a->name, digest, &a->dns, err, errlen);
+    free(digest);
+    return rc;
+}
+
+/* Removes the record again (after validation, or when the order failed or stopped). */
+static void dns01_cleanup(oe_acme_client_t *c, struct authz *a)
+{
+    char err[512];
+    if (c->dns && a->dns.attempted && oe_dns_cleanup(c->dns, &a->dns, err, sizeof(err)) != 0)
+        oe_log(OE_LOG_ERROR, "acme_dns_cleanup_failed", "name", a->name, "fqdn", a->dns.fqdn, "error", err, NULL);
+}
+
+/* Waits until every DNS-01 record of the order is answered by the name servers that count. */
+static int dns01_wait(oe_acme_client_t *c, struct authz *as, size_t n, char *err, size_t errlen)
+{
+    oe_dns_record_t **recs = calloc(n ? n : 1, sizeof(*recs));
+    size_t k = 0;
+    if (!recs) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (as[i].type == CH_DNS01 && as[i].dns.attempted)
+            recs[k++] = &as[i].dns;
+    uint64_t waited = 0;
+    int rc = k ? oe_dns_wait_visible(c->dns, recs, k, c->sleep, c->sleep_data, &waited, err, errlen) : 0;
+    free(recs);
+    return rc;
+}
+
+static void unpublish(oe_acme_client_t *c, struct authz *a)
 {
     if (a->type == CH_HTTP01 && a->token[0])
         oe_challenge_http01_del(a->token);
     else if (a->type == CH_TLSALPN01 && a->alpn_name[0])
         oe_challenge_alpn_del(a->alpn_name);
+    else if (a->type == CH_DNS01)
+        dns01_cleanup(c, a);
     a->token[0] = a->alpn_name[0] = '\0';
 }
 
@@ -418,7 +484,9 @@ static int publish(oe_acme_client_t *c, struct authz *a, const char *token, char
         return -1;
     }
     int rc = -1;
-    if (a->type == CH_HTTP01) {
+    if (a->type == CH_DNS01) {
+        rc = dns01_present(c, a, ka, err, errlen);
+    } else if (a->type == CH_HTTP01) {
         if (oe_challenge_http01_put(token, ka) == 0) {
             snprintf(a->token, sizeof(a->token), "%s", token);
             rc = 0;
@@ -447,10 +515,12 @@ static int publish(oe_acme_client_t *c, struct authz *a, const char *token, char
 }
 
 /*
- * Fetches an authorization and, if pending, starts the first challenge whose type is
- * allowed (types[], in preference order). Leaves a->type = -1 when already valid.
+ * Fetches an authorization and, if pending, publishes the material of the first challenge
+ * whose type is allowed (types[], in preference order); respond_authz() then tells the CA.
+ * Leaves a->type = -1 when already valid.
  */
-static int start_authz(oe_acme_client_t *c, struct authz *a, const int *types, size_t ntypes, char *err, size_t errlen)
+static int prepare_authz(oe_acme_client_t *c, struct authz *a, const int *types, size_t ntypes, char *err,
+                         size_t errlen)
 {
     json_t *az = get_json(c, a->url, "authorization", NULL, err, errlen);
     if (!az)
@@ -482,17 +552,8 @@ static int start_authz(oe_acme_client_t *c, struct authz *a, const int *types, s
             if (!type || !url || !token || challenge_type(type) != types[t])
                 continue;
             a->type = types[t];
-            if (publish(c, a, token, err, errlen) != 0)
-                goto done;
-            oe_log(OE_LOG_INFO, "acme_challenge", "name", a->name, "type", ch_name(a->type), NULL);
-            oe_acme_resp_t r;
-            if (post(c, url, "{}", 0, NULL, &r, err, errlen) != 0)
-                goto done;
-            if (r.status != 200)
-                fail_resp(c, "challenge response", &r, err, errlen);
-            else
-                rc = 0;
-            oe_acme_resp_free(&r);
+            snprintf(a->ch_url, sizeof(a->ch_url), "%s", url);
+            rc = publish(c, a, token, err, errlen);
             goto done;
         }
     }
@@ -500,6 +561,24 @@ static int start_authz(oe_acme_client_t *c, struct authz *a, const int *types, s
              a->name);
 done:
     json_decref(az);
+    return rc;
+}
+
+/* Tells the CA the chosen challenge is ready to be validated. */
+static int respond_authz(oe_acme_client_t *c, struct authz *a, char *err, size_t errlen)
+{
+    if (a->done || !a->ch_url[0])
+        return 0;
+    oe_log(OE_LOG_INFO, "acme_challenge", "name", a->name, "type", ch_name(a->type), NULL);
+    oe_acme_resp_t r;
+    if (post(c, a->ch_url, "{}", 0, NULL, &r, err, errlen) != 0)
+        return -1;
+    int rc = 0;
+    if (r.status != 200) {
+        fail_resp(c, "challenge response", &r, err, errlen);
+        rc = -1;
+    }
+    oe_acme_resp_free(&r);
     return rc;
 }
 
@@ -545,7 +624,7 @@ static int wait_authzs(oe_acme_client_t *c, struct authz *as, size_t n, int *fai
             if (status && strcmp(status, "valid") == 0) {
                 as[i].done = 1;
                 oe_log(OE_LOG_INFO, "acme_authorization_valid", "name", as[i].name, "type", ch_name(as[i].type), NULL);
-                unpublish(&as[i]);
+                unpublish(c, &as[i]);
             } else if (status && (strcmp(status, "pending") == 0 || strcmp(status, "processing") == 0)) {
                 pending++;
                 oe_acme_resp_free(&last);
@@ -764,17 +843,31 @@ int oe_acme_client_issue(oe_acme_client_t *c, char *const *names, size_t count, 
         int failed_type = -1, wrc = 0;
         size_t started = 0;
         if (strcmp(ord.status, "pending") == 0) {
+            /* publish every challenge's material, wait for DNS-01 records to be visible, then
+             * tell the CA: it validates nothing that is not out yet */
             memset(as, 0, count * sizeof(*as));
+            int dns01 = 0;
             for (size_t i = 0; i < ord.authz_count && wrc == 0; i++) {
                 snprintf(as[i].url, sizeof(as[i].url), "%s", ord.authz[i]);
                 as[i].type = -1;
                 started = i + 1;
-                wrc = start_authz(c, &as[i], types, ntypes, err, errlen);
+                wrc = prepare_authz(c, &as[i], types, ntypes, err, errlen);
+                dns01 |= as[i].type == CH_DNS01;
+                if (wrc != 0 && as[i].type == CH_DNS01 && strcmp(err, "stopped") != 0) {
+                    wrc = -2; /* the DNS provider failed: like a failed validation, try the next type */
+                    failed_type = CH_DNS01;
+                }
             }
+            if (wrc == 0 && dns01 && dns01_wait(c, as, started, err, errlen) != 0) {
+                wrc = strcmp(err, "stopped") != 0 ? -2 : -1;
+                failed_type = CH_DNS01;
+            }
+            for (size_t i = 0; i < started && wrc == 0; i++)
+                wrc = respond_authz(c, &as[i], err, errlen);
             if (wrc == 0)
                 wrc = wait_authzs(c, as, started, &failed_type, err, errlen);
             for (size_t i = 0; i < started; i++)
-                unpublish(&as[i]);
+                unpublish(c, &as[i]);
         } else if (strcmp(ord.status, "ready") != 0 && strcmp(ord.status, "valid") != 0) {
             snprintf(err, errlen, "new order %s is %s", ord.url, ord.status);
             goto out;
@@ -789,7 +882,7 @@ int oe_acme_client_issue(oe_acme_client_t *c, char *const *names, size_t count, 
                 goto out;
             ntypes = k;
             oe_log(OE_LOG_WARN, "acme_challenge_fallback", "failed", ch_name(failed_type), "next", ch_name(types[0]),
-                   NULL);
+                   "error", err, NULL);
             continue;
         }
         if (wrc != 0)

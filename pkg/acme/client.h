@@ -1,9 +1,9 @@
 /*
  * client — the RFC 8555 protocol flow, one small function per step: directory, nonces
  * (with the badNonce retry of §6.5), account (with EAB), order, authorizations and
- * challenges (HTTP-01, TLS-ALPN-01, falling back to the next configured type when one
- * fails), finalize with a CSR, polling, certificate download (with an optional preferred
- * chain), and ARI renewalInfo.
+ * challenges (HTTP-01, TLS-ALPN-01, DNS-01 through the dns module, falling back to the next
+ * configured type when one fails), finalize with a CSR, polling, certificate download (with
+ * an optional preferred chain), and ARI renewalInfo.
  * Owns: one ACME session (transport, nonce pool, account URL) and the challenge entries
  * it publishes while an order is in flight (removed before it returns).
  * Must not touch: files (the manager persists), the live certificate, listeners.
@@ -18,6 +18,7 @@
 #include "acme/acme_parse.h"
 #include "acme/http.h"
 #include "config/config.h"
+#include "dns/dns.h"
 
 /* Sleeps ms unless asked to stop; returns non-zero when stopping. */
 typedef int (*oe_acme_sleep_fn)(void *data, uint64_t ms);
@@ -35,6 +36,7 @@ typedef struct oe_acme_client {
     char nonces[4][256];
     unsigned nonce_count;
     uint64_t bad_nonces; /* badNonce retries so far (tests and logs) */
+    oe_dns_t *dns;       /* DNS-01 provider; NULL when dns-01 is not configured */
 
     EVP_PKEY *account_key; /* borrowed; ES256 */
     char thumbprint[64];

@@ -523,12 +523,58 @@ static int set_defaults(loader *ld)
     return 0;
 }
 
+/* DNS-01: wildcards need it, it needs a provider, each provider needs its keys. */
+static int check_dns01(loader *ld)
+{
+    const oe_config_t *cfg = ld->cfg;
+    const char *wildcard = NULL, *need = NULL;
+    char where[300];
+    int dns01 = 0;
+    size_t i;
+
+    for (i = 0; i < cfg->acme.challenges.count; i++)
+        dns01 |= strcmp(cfg->acme.challenges.items[i], "dns-01") == 0;
+    for (i = 0; i < cfg->domains.count && wildcard == NULL; i++)
+        if (cfg->domains.items[i][0] == '*')
+            wildcard = cfg->domains.items[i];
+    if (wildcard != NULL && oe_config_acme_enabled(cfg) && !dns01) {
+        oe_config_origin(ld, (size_t)(oe_config_find_key("domains") - oe_config_keys), where, sizeof(where));
+        return oe_config_fail(ld,
+                              "%s: domains: \"%.64s\" is a wildcard name, which only DNS-01 can validate: add dns-01 "
+                              "to acme.challenges and set acme.dns.provider (rfc2136 or exec)",
+                              where, wildcard);
+    }
+    if (dns01 && cfg->acme.dns.provider == OE_DNS_NONE) {
+        oe_config_origin(ld, (size_t)(oe_config_find_key("acme.challenges") - oe_config_keys), where, sizeof(where));
+        return oe_config_fail(ld, "%s: acme.challenges: dns-01 needs acme.dns.provider (rfc2136 or exec)", where);
+    }
+    if (!dns01 && cfg->acme.dns.provider != OE_DNS_NONE) {
+        oe_config_origin(ld, (size_t)(oe_config_find_key("acme.dns.provider") - oe_config_keys), where, sizeof(where));
+        return oe_config_fail(ld,
+                              "%s: acme.dns.provider is set but acme.challenges does not list dns-01 (add it, e.g. "
+                              "acme.challenges: [dns-01])",
+                              where);
+    }
+    if (cfg->acme.dns.provider == OE_DNS_RFC2136 && cfg->acme.dns.rfc2136.server == NULL)
+        need = "acme.dns.rfc2136.server";
+    else if (cfg->acme.dns.provider == OE_DNS_EXEC && cfg->acme.dns.exec.command == NULL)
+        need = "acme.dns.exec.command";
+    if (need != NULL) {
+        oe_config_origin(ld, (size_t)(oe_config_find_key("acme.dns.provider") - oe_config_keys), where, sizeof(where));
+        return oe_config_fail(ld, "%s: acme.dns.provider %s needs %s", where,
+                              cfg->acme.dns.provider == OE_DNS_RFC2136 ? "rfc2136" : "exec", need);
+    }
+    return 0;
+}
+
 /* Rules that involve more than one key, once every source is applied. */
 static int check_together(loader *ld)
 {
     static const struct {
         const char *a, *b;
-    } pairs[] = {{"tls.cert_file", "tls.key_file"}, {"acme.eab.kid", "acme.eab.hmac_key"}};
+    } pairs[] = {{"tls.cert_file", "tls.key_file"},
+                 {"acme.eab.kid", "acme.eab.hmac_key"},
+                 {"acme.dns.rfc2136.key_name", "acme.dns.rfc2136.key_secret"}};
     oe_config_t *cfg = ld->cfg;
     char where[300];
     size_t i;
@@ -566,7 +612,7 @@ static int check_sites_together(loader *ld)
                                   where);
         }
     }
-    return 0;
+    return check_dns01(ld);
 }
 
 oe_config_t *oe_config_load(const char *path, char *const *envp, char *err, size_t errlen)

@@ -75,6 +75,8 @@ typedef struct oe_site {
     int cache_enabled;
     int compress_enabled;
 } oe_site_t;
+enum oe_dns_provider { OE_DNS_NONE = 0, OE_DNS_RFC2136, OE_DNS_EXEC };
+enum oe_tsig_algorithm { OE_TSIG_HMAC_SHA256 = 0, OE_TSIG_HMAC_SHA512 };
 
 typedef struct oe_config {
     char *source; /* path of the YAML file read, or NULL when none */
@@ -160,6 +162,20 @@ typedef struct oe_config {
         uint64_t renew_before_ms; /* 0: when one third of the lifetime remains */
         uint64_t retry_base_ms;   /* first retry after a failure; doubles up to a day. Default 1m */
         char *preferred_chain;    /* issuer CN of the preferred chain; NULL: default chain */
+        struct {
+            enum oe_dns_provider provider; /* default none; DNS-01 needs one */
+            struct {
+                char *server;                         /* "host[:port]"; NULL when not set */
+                char *key_name;                       /* TSIG key name; NULL: unsigned updates */
+                enum oe_tsig_algorithm key_algorithm; /* default hmac-sha256 */
+                char *key_secret;                     /* secret, base64; NULL when not set */
+            } rfc2136;
+            struct {
+                char *command; /* hook program: COMMAND present|cleanup FQDN VALUE */
+            } exec;
+            oe_strlist_t resolvers; /* "ip[:port]": lookups and propagation checks; []: system + zone's NS */
+        } dns;
+        uint64_t dns_propagation_timeout_ms; /* default 2m; also bounds one exec hook run */
     } acme;
 
     /* The sites, in the order written (or the one site made from domains + upstream + tls.*
@@ -222,5 +238,8 @@ int oe_cidr_match(const oe_cidr_t *list, size_t count, const struct sockaddr *sa
 
 /* Splits "host:port" / "[v6]:port" / ":port" for the listeners. host is "" for any. */
 int oe_config_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
+/* Like oe_config_split_hostport, but the port may be left out ("ns1.example.com",
+ * "192.0.2.1", "2001:db8::1", "[2001:db8::1]"): then it is default_port. */
+int oe_config_split_hostport_opt(const char *s, char *host, size_t hostlen, uint16_t *port, uint16_t default_port);
 
 #endif

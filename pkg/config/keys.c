@@ -64,11 +64,13 @@ static int check_domains(oe_config_t *cfg, const keydef *k, char *msg, size_t le
         if (dl > 1 && d[dl - 1] == '.')
             d[dl - 1] = '\0';
         if (strchr(d, '*') != NULL) {
-            /* "*.example.com": one wildcard label in front of a name with at least two labels.
-             * Whether the site can get a certificate for it is checked with the site (sites.c). */
-            if (d[0] != '*' || d[1] != '.' || strchr(d + 2, '*') != NULL || !is_dns_name(d + 2) ||
+            /* only "*." + a name; whether DNS-01 is configured is checked once every key is read */
+            if (d[0] != '*' || d[1] != '.' || strchr(d + 1, '*') != NULL || !is_dns_name(d + 2) ||
                 strchr(d + 2, '.') == NULL) {
-                snprintf(msg, len, "invalid wildcard name \"%.64s\" (use one leading label, like *.example.com)", d);
+                snprintf(msg, len,
+                         "invalid wildcard name \"%.64s\" (a wildcard is \"*.\" followed by a name with at least two "
+                         "labels, e.g. *.example.com)",
+                         d);
                 return -1;
             }
         } else if (!is_ip(d) && !is_dns_name(d)) {
@@ -284,13 +286,14 @@ static int check_challenges(oe_config_t *cfg, const keydef *k, char *msg, size_t
     size_t i, j;
 
     if (l->count == 0) {
-        snprintf(msg, len, "at least one challenge type is needed (tls-alpn-01, http-01)");
+        snprintf(msg, len, "at least one challenge type is needed (tls-alpn-01, http-01, dns-01)");
         return -1;
     }
     for (i = 0; i < l->count; i++) {
         *bad = i;
-        if (strcmp(l->items[i], "tls-alpn-01") != 0 && strcmp(l->items[i], "http-01") != 0) {
-            snprintf(msg, len, "invalid challenge type \"%.64s\" (use tls-alpn-01 or http-01)", l->items[i]);
+        if (strcmp(l->items[i], "tls-alpn-01") != 0 && strcmp(l->items[i], "http-01") != 0 &&
+            strcmp(l->items[i], "dns-01") != 0) {
+            snprintf(msg, len, "invalid challenge type \"%.64s\" (use tls-alpn-01, http-01 or dns-01)", l->items[i]);
             return -1;
         }
         for (j = 0; j < i; j++) {
@@ -304,6 +307,81 @@ static int check_challenges(oe_config_t *cfg, const keydef *k, char *msg, size_t
     return 0;
 }
 
+/* acme.dns.rfc2136.server: "host", "host:port", "ip", "[v6]:port". */
+static int check_dns_server(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
+{
+    const char *v = *(char **)oe_config_field(cfg, k);
+    char host[256];
+    uint16_t port;
+
+    (void)bad;
+    if (v != NULL && (oe_config_split_hostport_opt(v, host, sizeof(host), &port, 53) != 0 || host[0] == '\0')) {
+        snprintf(msg, len, "invalid DNS server \"%.64s\" (use host:port, e.g. ns1.example.com:53 or 192.0.2.1)", v);
+        return -1;
+    }
+    return 0;
+}
+
+/* acme.dns.rfc2136.key_name: a DNS name as the server spells it ("acme-key", "acme.key."). */
+static int check_key_name(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
+{
+    const char *v = *(char **)oe_config_field(cfg, k), *p;
+
+    (void)bad;
+    if (v == NULL)
+        return 0;
+    for (p = v; *p != '\0'; p++)
+        if (!isalnum((unsigned char)*p) && strchr("-_.", *p) == NULL)
+            break;
+    if (*p != '\0' || strlen(v) > 253 || strstr(v, "..") != NULL || v[0] == '.') {
+        snprintf(msg, len, "invalid TSIG key name \"%.64s\" (letters, digits, '-', '_' and '.')", v);
+        return -1;
+    }
+    return 0;
+}
+
+/* acme.dns.rfc2136.key_secret: standard base64 (padding optional), not empty. */
+static int check_base64(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
+{
+    const char *v = *(char **)oe_config_field(cfg, k);
+    size_t n, pad = 0, i;
+
+    (void)bad;
+    if (v == NULL)
+        return 0;
+    n = strlen(v);
+    while (n > 0 && v[n - 1] == '=' && pad < 2)
+        n--, pad++;
+    for (i = 0; i < n; i++)
+        if (!isalnum((unsigned char)v[i]) && v[i] != '+' && v[i] != '/')
+            break;
+    if (n == 0 || i < n || n % 4 == 1 || (pad > 0 && (n + pad) % 4 != 0)) {
+        snprintf(msg, len, "the TSIG secret is not base64 (as in the server's key file, e.g. from tsig-keygen)");
+        return -1;
+    }
+    return 0;
+}
+
+/* acme.dns.resolvers: IP addresses with an optional port ("192.0.2.53", "127.0.0.1:5353", "[::1]:53"). */
+static int check_resolvers(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
+{
+    oe_strlist_t *l = oe_config_field(cfg, k);
+    size_t i;
+
+    for (i = 0; i < l->count; i++) {
+        char host[256];
+        uint16_t port;
+        if (oe_config_split_hostport_opt(l->items[i], host, sizeof(host), &port, 53) != 0 || !is_ip(host)) {
+            *bad = i;
+            snprintf(msg, len, "invalid resolver \"%.64s\" (an IP address with an optional port, e.g. 192.0.2.53:53)",
+                     l->items[i]);
+            return -1;
+        }
+    }
+    *bad = SIZE_MAX;
+    return 0;
+}
+
 /* ---- the table ------------------------------------------------------------------------ */
 
 static const struct enumval log_formats[] = {{"text", OE_LOG_FORMAT_TEXT}, {"json", OE_LOG_FORMAT_JSON}, {NULL, 0}};
@@ -311,6 +389,10 @@ static const struct enumval log_levels[] = {
     {"debug", OE_LOG_DEBUG}, {"info", OE_LOG_INFO}, {"warn", OE_LOG_WARN}, {"error", OE_LOG_ERROR}, {NULL, 0}};
 static const struct enumval key_types[] = {
     {"ec256", OE_KEY_EC256}, {"ec384", OE_KEY_EC384}, {"rsa2048", OE_KEY_RSA2048}, {NULL, 0}};
+static const struct enumval dns_providers[] = {
+    {"none", OE_DNS_NONE}, {"rfc2136", OE_DNS_RFC2136}, {"exec", OE_DNS_EXEC}, {"", OE_DNS_NONE}, {NULL, 0}};
+static const struct enumval tsig_algorithms[] = {
+    {"hmac-sha256", OE_TSIG_HMAC_SHA256}, {"hmac-sha512", OE_TSIG_HMAC_SHA512}, {NULL, 0}};
 static const struct enumval tristates[] = {{"auto", OE_AUTO}, {"true", OE_ON}, {"false", OE_OFF}, {"yes", OE_ON},
                                            {"no", OE_OFF},    {"on", OE_ON},   {"off", OE_OFF},   {"1", OE_ON},
                                            {"0", OE_OFF},     {NULL, 0}};
@@ -321,7 +403,8 @@ static const struct enumval tristates[] = {{"auto", OE_AUTO}, {"true", OE_ON}, {
 const keydef oe_config_keys[] = {
     {"domains", T_LIST, OFF(domains), 0, "", 0, NULL, 0, 0, check_domains,
      "Names served and put on the certificate: DNS names (lower-cased) or IP addresses. A wildcard such as "
-     "`*.example.com` (one label) needs `tls.cert_file`: ACME issues wildcards only over DNS-01."},
+     "`*.example.com` (one label) needs `tls.cert_file`, or DNS-01 (`dns-01` in `acme.challenges` and an "
+     "`acme.dns.provider`): ACME issues wildcards only over DNS-01."},
     {"upstream", T_STR, OFF(upstream), 0, "http://127.0.0.1:8080", 0, NULL, 0, 0, check_upstream,
      "OTT's address, `http://host:port`. HTTPS upstreams are not supported yet."},
     {"threads", T_INT, OFF(threads), 0, NULL, F_CPUS, NULL, 1, 64, NULL, "Worker threads, 1 to 64."},
@@ -439,7 +522,7 @@ const keydef oe_config_keys[] = {
     {"acme.eab.hmac_key", T_STR, OFF(acme.eab_hmac_key), 0, NULL, F_OPTIONAL | F_SECRET, NULL, 0, 0, NULL,
      "External Account Binding HMAC key (base64url). Prefer `OTT_EDGE_ACME_EAB_HMAC_KEY_FILE`."},
     {"acme.challenges", T_LIST, OFF(acme.challenges), 0, "tls-alpn-01,http-01", 0, NULL, 0, 0, check_challenges,
-     "Challenge types in order of preference. If one fails, the next is tried."},
+     "Challenge types in order of preference: `tls-alpn-01`, `http-01`, `dns-01`. If one fails, the next is tried."},
     {"acme.key_type", T_ENUM, OFF(acme.key_type), 0, "ec256", 0, key_types, 0, 0, NULL, "Key type of the certificate."},
     {"acme.renew_before", T_DURATION, OFF(acme.renew_before_ms), 0, "0", 0, NULL, 0, 365 * DAY, NULL,
      "Renew this long before expiry. `0` renews when one third of the lifetime remains."},
@@ -447,4 +530,27 @@ const keydef oe_config_keys[] = {
      "Delay before the first retry after a failed attempt; it doubles (with jitter) up to one day."},
     {"acme.preferred_chain", T_STR, OFF(acme.preferred_chain), 0, NULL, F_OPTIONAL, NULL, 0, 0, NULL,
      "Issuer CN of the alternate chain to prefer, such as `ISRG Root X1`. By default the CA's default chain is used."},
+    {"acme.dns.provider", T_ENUM, OFF(acme.dns.provider), 0, "none", 0, dns_providers, 0, 0, NULL,
+     "How DNS-01 records are written: `rfc2136` (dynamic DNS update signed with TSIG) or `exec` (your program). "
+     "Needed for `dns-01` in `acme.challenges`."},
+    {"acme.dns.rfc2136.server", T_STR, OFF(acme.dns.rfc2136.server), 0, NULL, F_OPTIONAL, NULL, 0, 0, check_dns_server,
+     "DNS server that accepts the updates (the zone's primary), `host:port`; the port defaults to 53."},
+    {"acme.dns.rfc2136.key_name", T_STR, OFF(acme.dns.rfc2136.key_name), 0, NULL, F_OPTIONAL, NULL, 0, 0,
+     check_key_name,
+     "TSIG key name as the DNS server knows it. Set it together with `acme.dns.rfc2136.key_secret`; without both, "
+     "updates are sent unsigned."},
+    {"acme.dns.rfc2136.key_algorithm", T_ENUM, OFF(acme.dns.rfc2136.key_algorithm), 0, "hmac-sha256", 0,
+     tsig_algorithms, 0, 0, NULL, "TSIG algorithm of the key."},
+    {"acme.dns.rfc2136.key_secret", T_STR, OFF(acme.dns.rfc2136.key_secret), 0, NULL, F_OPTIONAL | F_SECRET, NULL, 0, 0,
+     check_base64, "TSIG secret (base64). Prefer `OTT_EDGE_ACME_DNS_RFC2136_KEY_SECRET_FILE`."},
+    {"acme.dns.exec.command", T_STR, OFF(acme.dns.exec.command), 0, NULL, F_OPTIONAL, NULL, 0, 0, NULL,
+     "Program run as `COMMAND present FQDN VALUE` and `COMMAND cleanup FQDN VALUE` to write and remove the TXT "
+     "record (lego's `exec` interface). Exit status 0 means done; its output is logged."},
+    {"acme.dns.resolvers", T_LIST, OFF(acme.dns.resolvers), 0, "", 0, NULL, 0, 0, check_resolvers,
+     "DNS servers (`ip` or `ip:port`) for the DNS-01 lookups (CNAME, SOA) and the propagation check. Empty: the "
+     "system resolver looks up, and every authoritative name server of the zone is checked."},
+    {"acme.dns_propagation_timeout", T_DURATION, OFF(acme.dns_propagation_timeout_ms), 0, "2m", 0, NULL, SEC, HOUR,
+     NULL,
+     "How long to wait until every name server answers a new DNS-01 record before giving up. Also the longest one "
+     "run of `acme.dns.exec.command` may take."},
 };

@@ -414,13 +414,19 @@ static int parse_hash_key(oe_site_t *s, const char *v, char *msg, size_t len)
     return -1;
 }
 
-/* Wildcard names: ACME can only get a wildcard certificate over DNS-01, which ott-edge does
- * not do (yet), so a site with one needs its own certificate file. Returns the index of the
- * first wildcard name, or -1. */
-static long first_wildcard(const oe_site_t *s)
+/* Wildcard names: ACME can only get a wildcard certificate over DNS-01, so a site with one
+ * needs its own certificate file unless dns-01 is among acme.challenges (config.c checks
+ * that it then has a provider). Returns the index of the first wildcard name that lacks
+ * a way to its certificate, or -1. */
+static long wildcard_without_certificate(const oe_config_t *cfg, const oe_site_t *s)
 {
     size_t j;
 
+    if (s->cert_file != NULL)
+        return -1;
+    for (j = 0; j < cfg->acme.challenges.count; j++)
+        if (strcmp(cfg->acme.challenges.items[j], "dns-01") == 0)
+            return -1;
     for (j = 0; j < s->domains.count; j++)
         if (s->domains.items[j][0] == '*')
             return (long)j;
@@ -448,12 +454,13 @@ static int resolve_one_site(loader *ld)
     if (oe_config_parse_upstream(cfg->upstream, &s->upstreams[0], msg, sizeof(msg)) != 0)
         return oe_config_fail(ld, "upstream: %s", msg);
     s->upstreams_count = 1;
-    if ((w = first_wildcard(s)) >= 0 && s->cert_file == NULL) {
+    if ((w = wildcard_without_certificate(cfg, s)) >= 0) {
         size_t ki = (size_t)(oe_config_find_key("domains") - oe_config_keys);
         oe_config_origin(ld, ki, where, sizeof(where));
         return oe_config_fail(ld,
-                              "%s: domains: wildcard name \"%.64s\" needs tls.cert_file and tls.key_file (ACME issues "
-                              "wildcard certificates only over DNS-01)",
+                              "%s: domains: wildcard name \"%.64s\" needs tls.cert_file and tls.key_file, or DNS-01 "
+                              "(dns-01 in acme.challenges and an acme.dns.provider): ACME issues wildcard "
+                              "certificates only over DNS-01",
                               where, s->domains.items[w]);
     }
     if (cfg->default_site_name == NULL || strcmp(cfg->default_site_name, s->name) == 0) {
@@ -551,10 +558,11 @@ static int resolve_site(loader *ld, size_t i)
         return site_fail(ld, i, s->cert_file ? "tls.cert_file" : "tls.key_file",
                          s->cert_file ? src->line[cki] : src->line[kki],
                          "tls.cert_file and tls.key_file must be given together");
-    if ((w = first_wildcard(s)) >= 0 && s->cert_file == NULL)
+    if ((w = wildcard_without_certificate(ld->cfg, s)) >= 0)
         return site_fail(ld, i, "domains", src->line[oe_config_find_key("domains") - oe_config_keys],
-                         "wildcard name \"%.64s\" needs tls.cert_file and tls.key_file (ACME issues wildcard "
-                         "certificates only over DNS-01)",
+                         "wildcard name \"%.64s\" needs tls.cert_file and tls.key_file, or DNS-01 (dns-01 in "
+                         "acme.challenges and an acme.dns.provider): ACME issues wildcard certificates only over "
+                         "DNS-01",
                          s->domains.items[w]);
     return 0;
 }

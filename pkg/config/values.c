@@ -292,3 +292,41 @@ int oe_config_split_hostport(const char *s, char *host, size_t hostlen, uint16_t
     *port = (uint16_t)n;
     return 0;
 }
+
+/* "ns1.example.com", "192.0.2.1", "2001:db8::1", "[2001:db8::1]", or any form
+ * oe_config_split_hostport() takes with a host. */
+int oe_config_split_hostport_opt(const char *s, char *host, size_t hostlen, uint16_t *port, uint16_t default_port)
+{
+    unsigned char bin[16];
+    size_t len;
+
+    if (s == NULL || *s == '\0' || host == NULL || port == NULL)
+        return -1;
+    len = strlen(s);
+    if (inet_pton(AF_INET6, s, bin) == 1) { /* a bare IPv6 address: its colons are not a port */
+        if (len + 1 > hostlen)
+            return -1;
+        memcpy(host, s, len + 1);
+        *port = default_port;
+        return 0;
+    }
+    if (s[0] == '[' && s[len - 1] == ']') {
+        char v6[INET6_ADDRSTRLEN + 1];
+        if (len - 2 >= sizeof(v6) || len - 2 + 1 > hostlen)
+            return -1;
+        memcpy(v6, s + 1, len - 2);
+        v6[len - 2] = '\0';
+        if (inet_pton(AF_INET6, v6, bin) != 1)
+            return -1;
+        memcpy(host, v6, len - 1);
+        *port = default_port;
+        return 0;
+    }
+    if (strchr(s, ':') != NULL)
+        return oe_config_split_hostport(s, host, hostlen, port) == 0 && host[0] != '\0' ? 0 : -1;
+    if (!valid_hostname(s, len) || len + 1 > hostlen)
+        return -1;
+    memcpy(host, s, len + 1);
+    *port = default_port;
+    return 0;
+}

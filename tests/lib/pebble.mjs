@@ -11,10 +11,13 @@
 //
 // API:
 //   pebblePorts(slot) -> {acme, mgmt, dns, ctsMgmt, httpPort, tlsPort}
-//   startPebble({slot, validity, eab, env, start}) -> pebble object:
+//   startPebble({slot, validity, eab, env, start, dnsServer}) -> pebble object:
 //     {dir, caFile, directory, ports, start(), stop(), restart(), logs(), orderCount(),
 //      issuedCount(), root(), intermediate(), edgeAcmeConfig(extra)}
 //   `start: false` prepares files and ports without starting (for "CA down" tests).
+//   `dnsServer: '127.0.0.1:PORT'` makes pebble resolve through that server instead of its
+//   challtestsrv (which is then not started): DNS-01 tests point it at a real resolver
+//   (tests/lib/dns.mjs). Without it nothing changes.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, openSync, closeSync, readFileSync, unlinkSync } from 'node:fs';
 import https from 'node:https';
@@ -137,7 +140,7 @@ async function lockSlot(slot, timeoutMs = 600000) {
     }
 }
 
-export async function startPebble({ slot, validity = 3600, eab = null, env = {}, start = true } = {}) {
+export async function startPebble({ slot, validity = 3600, eab = null, env = {}, start = true, dnsServer = null } = {}) {
     const ports = pebblePorts(slot);
     if (![...locks].some((l) => l.endsWith(`-slot-${slot}.lock`))) await lockSlot(slot);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'ott-edge-pebble-'));
@@ -181,9 +184,11 @@ export async function startPebble({ slot, validity = 3600, eab = null, env = {},
         },
         async start() {
             if (peb) return;
-            cts = spawnLogged('pebble-challtestsrv', ['-dns01', `127.0.0.1:${ports.dns}`, '-http01', '', '-https01', '',
-                '-tlsalpn01', '', '-management', `127.0.0.1:${ports.ctsMgmt}`, '-defaultIPv6', ''], {}, out);
-            peb = spawnLogged('pebble', ['-config', path.join(dir, 'pebble.json'), '-dnsserver', `127.0.0.1:${ports.dns}`], {
+            if (!dnsServer) {
+                cts = spawnLogged('pebble-challtestsrv', ['-dns01', `127.0.0.1:${ports.dns}`, '-http01', '', '-https01', '',
+                    '-tlsalpn01', '', '-management', `127.0.0.1:${ports.ctsMgmt}`, '-defaultIPv6', ''], {}, out);
+            }
+            peb = spawnLogged('pebble', ['-config', path.join(dir, 'pebble.json'), '-dnsserver', dnsServer || `127.0.0.1:${ports.dns}`], {
                 PEBBLE_VA_NOSLEEP: '1',
                 PEBBLE_WFE_NONCEREJECT: '0',
                 PEBBLE_AUTHZREUSE: '0',

@@ -1373,6 +1373,14 @@ static const char *const all_keys[] = {
     "acme.renew_before",
     "acme.retry_base",
     "acme.preferred_chain",
+    "acme.dns.provider",
+    "acme.dns.rfc2136.server",
+    "acme.dns.rfc2136.key_name",
+    "acme.dns.rfc2136.key_algorithm",
+    "acme.dns.rfc2136.key_secret",
+    "acme.dns.exec.command",
+    "acme.dns.resolvers",
+    "acme.dns_propagation_timeout",
 };
 
 /* The keys a site in `sites` may set. */
