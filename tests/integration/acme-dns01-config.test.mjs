@@ -24,8 +24,8 @@ const RFC2136 = 'acme:\n  challenges: [dns-01]\n  dns:\n    provider: rfc2136\n 
 describe('DNS-01 configuration', () => {
     const bad = [
         ['a wildcard without DNS-01', ['example.com', '*.example.com'], '', 'domains',
-            /"\*\.example\.com" is a wildcard name, which only DNS-01 can validate: add dns-01 to acme.challenges and set acme.dns.provider/],
-        ['a wildcard with only HTTP-01', ['*.example.com'], 'acme:\n  challenges: [http-01]', 'domains', /only DNS-01 can validate/],
+            /wildcard name "\*\.example\.com" needs tls\.cert_file and tls\.key_file, or DNS-01 \(dns-01 in acme\.challenges and an acme\.dns\.provider\)/],
+        ['a wildcard with only HTTP-01', ['*.example.com'], 'acme:\n  challenges: [http-01]', 'domains', /wildcard name .* needs tls\.cert_file .*, or DNS-01/],
         ['a wildcard in the middle', ['a.*.example.com'], RFC2136, 'domains', /invalid wildcard name "a\.\*\.example\.com"/],
         ['a wildcard on a top-level name', ['*.com'], RFC2136, 'domains', /invalid wildcard name/],
         ['dns-01 without a provider', ['example.com'], 'acme:\n  challenges: [dns-01]', 'acme.challenges',
