@@ -26,6 +26,7 @@
 #include "supervise/supervise.h"
 #include "tls/tls.h"
 #include "tunnel/tunnel.h"
+#include "upstream/pool.h"
 #include "util/util.h"
 
 #define EXIT_CONFIG 2
@@ -302,8 +303,8 @@ static int run(const args_t *a, oe_config_t *cfg)
         oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
         return 1;
     }
-    if (drop_privileges(cfg, err, sizeof(err)) != 0 || oe_proxy_health_start(cfg, err, sizeof(err)) != 0 ||
-        oe_server_start(st.srv, err, sizeof(err)) != 0) {
+    if (drop_privileges(cfg, err, sizeof(err)) != 0 || oe_server_start(st.srv, err, sizeof(err)) != 0 ||
+        oe_upstream_prober_start(err, sizeof(err)) != 0) {
         oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
         return 1;
     }
@@ -357,7 +358,7 @@ static int run(const args_t *a, oe_config_t *cfg)
         }
     }
     oe_acme_stop(acme);
-    oe_proxy_health_stop();
+    oe_upstream_prober_stop();
     oe_server_stop(st.srv);
     oe_admin_stop(admin);
     char code[16];

@@ -13,6 +13,7 @@
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "proxy/proxy.h"
+#include "upstream/pool.h"
 #include "server/server.h"
 #include "tls/tls.h"
 #include "util/util.h"
@@ -61,7 +62,7 @@ int oe_admin_ready(const oe_config_t *cfg, const char **reason)
         *reason = "the certificate has expired";
         return 0;
     }
-    return oe_proxy_health_ok(reason);
+    return oe_upstream_ready(reason);
 }
 
 static void send_text(h2o_req_t *req, int status, const char *reason, const char *ctype, const char *body, size_t len)

@@ -19,6 +19,7 @@
 #include "cache/cache.h"
 #include "log/log.h"
 #include "proxy/proxy.h"
+#include "upstream/pool.h"
 #include "server/server.h"
 #include "tls/tls.h"
 #include "util/util.h"
@@ -136,7 +137,7 @@ static void take_snapshot(snapshot_t *s)
     s->now = time(NULL);
     oe_tls_info(&s->tls);
     s->nacme = oe_acme_status(s->acme, MAX_CERTS);
-    s->upstream_ok = oe_proxy_health_ok(&s->upstream_reason);
+    s->upstream_ok = oe_upstream_ready(&s->upstream_reason);
     s->ready = oe_admin_ready(cfg, &s->ready_reason);
     s->draining = oe_server_draining();
 }
@@ -175,7 +176,7 @@ void oe_admin_status_metrics(void *data, oe_metrics_out_t *o)
                      s.tls.loaded && s.tls.fallback);
     oe_metrics_counter(o, "ott_edge_certificate_swaps_total", "Certificates loaded since start.",
                        (double)s.tls.generation);
-    oe_metrics_gauge(o, "ott_edge_upstream_up", "1 when the upstream answered recently.", s.upstream_ok);
+    oe_metrics_gauge(o, "ott_edge_upstream_up", "1 while every site has an upstream server up.", s.upstream_ok);
     oe_metrics_gauge(o, "ott_edge_ready", "1 when /readyz answers 200.", s.ready);
     oe_metrics_gauge(o, "ott_edge_draining", "1 once a shutdown has begun.", s.draining);
     if (s.nacme == 0)
@@ -274,36 +275,61 @@ static json_t *ratio_or_null(uint64_t hits, uint64_t misses)
     return hits + misses > 0 ? json_real((double)hits / (double)(hits + misses)) : json_null();
 }
 
-static json_t *upstream_json(const snapshot_t *s, const sample_t *h, unsigned n, const sample_t *now)
+#define MAX_SERVERS_SHOWN 1024
+
+/* The servers of one site: state, counts, recent errors. */
+static json_t *upstream_json(const char *site, const oe_upstream_status_t *u, size_t nu, const sample_t *h, unsigned n,
+                             const sample_t *now)
 {
-    /* 502/504 answered over the history kept (up to ten minutes) */
+    /* 502/504 answered over the history kept (up to ten minutes), all sites together */
     uint64_t e502 = n > 0 ? now->upstream_errors - h[0].upstream_errors : 0;
     uint64_t e504 = n > 0 ? now->upstream_timeouts - h[0].upstream_timeouts : 0;
-    json_t *errors = json_array();
     oe_log_event_t ev[ERRORS_SHOWN];
     size_t ne = oe_log_recent("upstream_", ev, ERRORS_SHOWN);
-    for (size_t i = 0; i < ne; i++) {
-        const char *url = oe_log_event_field(&ev[i], "url");
-        if (strcmp(ev[i].event, "upstream_down") == 0 && url != NULL &&
-            strncmp(url, cfg->upstream, strlen(cfg->upstream)) == 0)
-            json_array_append_new(errors, json_pack("{s:I, s:s}", "at_ms", (json_int_t)ev[i].at_ms, "error",
-                                                    oe_log_event_field(&ev[i], "error") ?: ""));
+    json_t *list = json_array();
+    for (size_t k = 0; k < nu; k++) {
+        if (strcmp(u[k].site, site) != 0)
+            continue;
+        json_t *errors = json_array();
+        for (size_t i = 0; i < ne; i++) {
+            const char *url = oe_log_event_field(&ev[i], "url");
+            if (strcmp(ev[i].event, "upstream_down") == 0 && url != NULL && strcmp(url, u[k].url) == 0)
+                json_array_append_new(errors, json_pack("{s:I, s:s}", "at_ms", (json_int_t)ev[i].at_ms, "error",
+                                                        oe_log_event_field(&ev[i], "error") ?: ""));
+        }
+        char reason[200];
+        if (!u[k].answered)
+            snprintf(reason, sizeof(reason), "upstream has not answered yet");
+        else
+            snprintf(reason, sizeof(reason), "upstream is not answering%s%s%s", u[k].last_error[0] ? " (" : "",
+                     u[k].last_error, u[k].last_error[0] ? ")" : "");
+        int up = u[k].up && u[k].answered;
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:o}", "url", u[k].url, "state",
+                            up ? "up" : "down", "reason", up ? json_null() : json_string(reason), "requests",
+                            (json_int_t)u[k].requests, "errors", (json_int_t)u[k].errors, "active",
+                            (json_int_t)u[k].active, "websockets", (json_int_t)u[k].websockets, "errors_502",
+                            (json_int_t)e502, "errors_504", (json_int_t)e504, "window_s",
+                            n > 0 ? (int)((now->mono_ms - h[0].mono_ms) / 1000) : 0, "recent_errors", errors));
     }
-    json_t *u = json_pack("{s:s, s:s, s:o, s:I, s:I, s:i, s:o}", "url", cfg->upstream, "state",
-                          s->upstream_ok ? "up" : "down", "reason", str_or_null(s->upstream_reason), "errors_502",
-                          (json_int_t)e502, "errors_504", (json_int_t)e504, "window_s",
-                          n > 0 ? (int)((now->mono_ms - h[0].mono_ms) / 1000) : 0, "recent_errors", errors);
-    return json_pack("[o]", u);
+    return list;
 }
 
-static json_t *site_json(const snapshot_t *s, const sample_t *h, unsigned n, const sample_t *now)
+static json_t *sites_json(const snapshot_t *s, const sample_t *h, unsigned n, const sample_t *now)
 {
-    json_t *domains = json_array();
-    for (size_t i = 0; i < cfg->domains.count; i++)
-        json_array_append_new(domains, json_string(cfg->domains.items[i]));
-    const char *name = cfg->domains.count > 0 ? cfg->domains.items[0] : "default";
-    return json_pack("{s:s, s:o, s:o, s:o}", "name", name, "domains", domains, "certificate", certificate_json(s),
-                     "upstreams", upstream_json(s, h, n, now));
+    static oe_upstream_status_t u[MAX_SERVERS_SHOWN]; /* the admin thread's alone */
+    size_t nu = oe_upstream_status(u, MAX_SERVERS_SHOWN);
+    json_t *list = json_array();
+    for (size_t i = 0; i < cfg->sites_count; i++) {
+        const oe_site_t *site = &cfg->sites[i];
+        json_t *domains = json_array();
+        for (size_t d = 0; d < site->domains.count; d++)
+            json_array_append_new(domains, json_string(site->domains.items[d]));
+        json_array_append_new(list, json_pack("{s:s, s:o, s:o, s:o}", "name", site->name, "domains", domains,
+                                              "certificate", certificate_json(s), "upstreams",
+                                              upstream_json(site->name, u, nu, h, n, now)));
+    }
+    return list;
 }
 
 static json_t *live_json(const sample_t *h, unsigned n, const sample_t *now)
@@ -377,10 +403,10 @@ char *oe_admin_status_json(size_t *len)
     size_t ne = oe_log_recent("acme_", ev, EVENTS_SHOWN);
     for (size_t i = 0; i < ne; i++)
         json_array_append_new(events, event_json(&ev[i]));
-    json_t *doc = json_pack("{s:s, s:I, s:I, s:b, s:o, s:b, s:[o], s:o, s:o, s:o}", "version", OE_VERSION, "now",
+    json_t *doc = json_pack("{s:s, s:I, s:I, s:b, s:o, s:b, s:o, s:o, s:o, s:o}", "version", OE_VERSION, "now",
                             (json_int_t)s.now, "started", (json_int_t)started_at, "ready", s.ready, "ready_reason",
                             s.ready ? json_null() : str_or_null(s.ready_reason), "draining", s.draining, "sites",
-                            site_json(&s, h, n, &now), "live", live_json(h, n, &now), "history", history_json(h, n),
+                            sites_json(&s, h, n, &now), "live", live_json(h, n, &now), "history", history_json(h, n),
                             "acme_events", events);
     free(h);
     free(ev);

@@ -273,6 +273,9 @@ static void render_workers(oe_metrics_out_t *o)
                        "Connections refused because their peer was recently cut for abuse.", (double)s.abuse_refused);
     oe_metrics_counter(o, "ott_edge_blocked_requests_total", "Requests refused by proxy.block_paths.",
                        (double)s.blocked);
+    oe_metrics_counter(o, "ott_edge_misrouted_requests_total",
+                       "Requests no site takes (404), or for another site than their connection's (421).",
+                       (double)s.misrouted);
 }
 
 char *oe_metrics_render(size_t *len)

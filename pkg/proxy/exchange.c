@@ -24,6 +24,9 @@ typedef struct exchange {
     h2o_generator_t super;
     h2o_req_t *req;
     const oe_proxy_target_t *target;
+    oe_upstream_server_t *srv; /* the server of the current attempt */
+    uint64_t key;              /* consistent-hashing key */
+    uint64_t tried;            /* servers tried (bit per pool index) */
     oe_upstream_connect_t *connecting;
     h2o_socket_t *sock;
     h2o_timeout_entry_t timeout;
@@ -36,7 +39,8 @@ typedef struct exchange {
     uint64_t left; /* B_LENGTH: body bytes still to come */
     struct phr_chunked_decoder chunked;
     unsigned reused : 1;      /* the connection came from the idle pool */
-    unsigned retried : 1;     /* already retried once on a fresh connection */
+    unsigned retried : 1;     /* already retried once after the request was sent */
+    unsigned counted : 1;     /* srv's requests-in-flight count includes this one */
     unsigned keepalive : 1;   /* the upstream connection may be reused after this response */
     unsigned websocket : 1;   /* a WebSocket upgrade was asked for */
     unsigned in_flight : 1;   /* buf is with the client side until proceed */
@@ -45,7 +49,7 @@ typedef struct exchange {
 } exchange_t;
 
 static void on_readable(h2o_socket_t *sock, const char *err);
-static void start(exchange_t *x);
+static void start(exchange_t *x, int next_server);
 
 /* A few response buffers kept per worker thread: a proxied request would otherwise malloc
  * and free OE_PROXY_BUF bytes each time (glibc serves that size from its slow path). */
@@ -92,9 +96,13 @@ static void release(exchange_t *x, int reusable)
         x->sock = NULL;
         sock->data = NULL;
         if (reusable && x->keepalive)
-            oe_upstream_idle_put(x->target->server, sock, x->target->keepalive_ms);
+            oe_upstream_idle_put(x->srv, sock, x->target->keepalive_ms);
         else
             h2o_socket_close(sock);
+    }
+    if (x->counted) {
+        oe_upstream_active(x->srv, -1);
+        x->counted = 0;
     }
 }
 
@@ -122,12 +130,11 @@ static void fail(exchange_t *x, int timeout, const char *why)
     release(x, 0);
     x->state = S_DONE;
     oe_metrics_inc(timeout ? &m->upstream_timeouts : &m->upstream_errors, 1);
-    oe_proxy_health_observe(0);
     char path[512], st[8];
     snprintf(path, sizeof(path), "%.*s", (int)req->path.len, req->path.base);
     snprintf(st, sizeof(st), "%d", timeout ? 504 : 502);
-    oe_log(OE_LOG_WARN, "upstream_error", "status", st, "upstream", oe_upstream_server_url(x->target->server), "path",
-           path, "error", why, NULL);
+    oe_log(OE_LOG_WARN, "upstream_error", "status", st, "site", x->target->site->name, "upstream",
+           x->srv != NULL ? oe_upstream_server_url(x->srv) : "none", "path", path, "error", why, NULL);
     if (timeout)
         oe_proxy_send_error(req, 504, "Gateway Timeout",
                             "The application did not answer in time. Try again in a moment.");
@@ -141,8 +148,9 @@ static void cut(exchange_t *x, const char *why)
 {
     char path[512];
     snprintf(path, sizeof(path), "%.*s", (int)x->req->path.len, x->req->path.base);
-    oe_log(OE_LOG_WARN, "upstream_body_error", "upstream", oe_upstream_server_url(x->target->server), "path", path,
-           "error", why, NULL);
+    oe_log(OE_LOG_WARN, "upstream_body_error", "site", x->target->site->name, "upstream",
+           oe_upstream_server_url(x->srv), "path", path, "error", why, NULL);
+    oe_upstream_report(x->srv, 0, why);
     oe_metrics_inc(&oe_metrics_self()->upstream_errors, 1);
     release(x, 0);
     x->state = S_DONE;
@@ -160,14 +168,23 @@ static int idempotent(h2o_req_t *req)
 }
 
 /* The upstream connection failed before any byte of a response. A kept-alive connection
- * the upstream had closed just before reuse is retried once on a fresh one. */
+ * the upstream had closed just before reuse is retried once on a fresh one; a request the
+ * server took and never answered goes once to another server when it is idempotent. */
 static void failed_before_response(exchange_t *x, const char *why)
 {
-    if (x->reused && !x->retried && x->len == 0 && idempotent(x->req)) {
+    int can_retry = x->len == 0 && idempotent(x->req);
+    if (x->reused && can_retry && !x->retried) {
         release(x, 0);
         x->retried = 1;
         x->reused = 0;
-        start(x);
+        start(x, 0);
+        return;
+    }
+    oe_upstream_report(x->srv, 0, why);
+    if (can_retry && !x->retried) {
+        release(x, 0);
+        x->retried = 1;
+        start(x, 1);
         return;
     }
     fail(x, 0, why);
@@ -176,10 +193,12 @@ static void failed_before_response(exchange_t *x, const char *why)
 static void on_timeout(h2o_timeout_entry_t *e)
 {
     exchange_t *x = H2O_STRUCT_FROM_MEMBER(exchange_t, timeout, e);
-    if (x->state == S_BODY)
+    if (x->state == S_BODY) {
         cut(x, "upstream stalled mid-response (proxy.upstream_timeout)");
-    else
+    } else {
+        oe_upstream_report(x->srv, 0, "no response head within proxy.upstream_timeout");
         fail(x, 1, "no response head within proxy.upstream_timeout");
+    }
 }
 
 static void arm_timeout(exchange_t *x)
@@ -304,23 +323,43 @@ static void on_connected(void *data, h2o_socket_t *sock, const char *err)
     exchange_t *x = data;
     x->connecting = NULL;
     if (sock == NULL) {
-        fail(x, 0, err);
+        /* nothing was sent: any request may go to the next server */
+        char why[200];
+        snprintf(why, sizeof(why), "connect: %s", err);
+        oe_upstream_report(x->srv, 0, why);
+        release(x, 0);
+        start(x, 1);
         return;
     }
     send_request(x, sock);
 }
 
-static void start(exchange_t *x)
+/* Sends the request: to the same server on a fresh connection (next_server 0), or to a
+ * server not tried yet (1). With no server left, 502 at once. */
+static void start(exchange_t *x, int next_server)
 {
     h2o_context_t *ctx = x->req->conn->ctx;
-    h2o_socket_t *sock = oe_upstream_idle_take(x->target->server, ctx->loop);
+    if (next_server || x->srv == NULL) {
+        unsigned i;
+        x->srv = oe_upstream_pick(x->target->pool, x->key, x->tried, &i);
+        if (x->srv == NULL) {
+            fail(x, 0, x->tried != 0 ? "no other upstream server could take the request"
+                                     : "no upstream server is up");
+            return;
+        }
+        x->tried |= 1ull << i;
+    }
+    oe_upstream_active(x->srv, 1);
+    x->counted = 1;
     x->state = S_CONNECT;
+    h2o_socket_t *sock = oe_upstream_idle_take(x->srv, ctx->loop);
     if (sock != NULL) {
         x->reused = 1;
         send_request(x, sock);
         return;
     }
-    x->connecting = oe_upstream_connect(ctx, x->target->server, x->target->connect_timeout_ms, on_connected, x);
+    x->reused = 0;
+    x->connecting = oe_upstream_connect(ctx, x->srv, x->target->connect_timeout_ms, on_connected, x);
     if (x->connecting == NULL)
         fail(x, 0, "out of memory");
 }
@@ -416,16 +455,25 @@ typedef struct {
     h2o_socket_t *upstream;
     h2o_context_t *ctx;
     uint64_t idle_ms;
+    oe_upstream_server_t *srv;
 } ws_handover_t;
+
+static void on_tunnel_closed(void *data)
+{
+    ws_handover_t *w = data;
+    oe_upstream_websockets(w->srv, -1);
+    free(w);
+}
 
 static void on_client_upgraded(void *data, h2o_socket_t *client)
 {
     ws_handover_t *w = data;
-    if (client == NULL)
+    if (client == NULL) {
         h2o_socket_close(w->upstream);
-    else
-        oe_tunnel_start(w->ctx, client, w->upstream, w->idle_ms, NULL, NULL);
-    free(w);
+        on_tunnel_closed(w);
+        return;
+    }
+    oe_tunnel_start(w->ctx, client, w->upstream, w->idle_ms, on_tunnel_closed, w);
 }
 
 /* 101 to a WebSocket upgrade: the client gets the 101, then both sockets go to a tunnel
@@ -458,7 +506,9 @@ static void upgrade(exchange_t *x)
         memcpy(dst.base, x->buf + x->off, rest);
         up->input->size += rest;
     }
-    *w = (ws_handover_t){.upstream = up, .ctx = req->conn->ctx, .idle_ms = x->target->websocket_idle_ms};
+    *w = (ws_handover_t){
+        .upstream = up, .ctx = req->conn->ctx, .idle_ms = x->target->websocket_idle_ms, .srv = x->srv};
+    oe_upstream_websockets(x->srv, 1);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_UPGRADE, NULL, H2O_STRLIT("websocket"));
     oe_http1_upgrade(req, on_client_upgraded, w); /* disposes req (and x) before the callback */
 }
@@ -603,7 +653,13 @@ static void on_head(exchange_t *x)
         if (take_head(x, minor, status, msg, msg_len, hs, nh) != 0)
             return;
         x->off += (size_t)r;
-        oe_proxy_health_observe(1);
+        if (status >= 500) {
+            char why[64];
+            snprintf(why, sizeof(why), "answered %d", status);
+            oe_upstream_report(x->srv, 0, why);
+        } else {
+            oe_upstream_report(x->srv, 1, NULL);
+        }
         if (status == 101) {
             if (x->websocket && oe_http1_is_request(x->req)) {
                 upgrade(x);
@@ -667,6 +723,56 @@ static void on_readable(h2o_socket_t *sock, const char *err)
     }
 }
 
+/* The value `hash_key` names in the request, hashed; the client address when it is absent. */
+static uint64_t hash_key(h2o_req_t *req, const oe_site_t *site)
+{
+    h2o_iovec_t v = {NULL, 0};
+    ssize_t i;
+    switch (site->hash.kind) {
+    case OE_HASH_HEADER:
+        if ((i = h2o_find_header_by_str(&req->headers, site->hash.name, strlen(site->hash.name), -1)) != -1)
+            v = req->headers.entries[i].value;
+        break;
+    case OE_HASH_COOKIE: {
+        size_t nl = strlen(site->hash.name);
+        for (i = -1; v.base == NULL && (i = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, i)) != -1;) {
+            h2o_iovec_t iter = req->headers.entries[i].value, val;
+            const char *tok;
+            size_t toklen;
+            while ((tok = h2o_next_token(&iter, ';', &toklen, &val)) != NULL)
+                if (toklen == nl && memcmp(tok, site->hash.name, nl) == 0 && val.base != NULL) {
+                    v = val;
+                    break;
+                }
+        }
+        break;
+    }
+    case OE_HASH_PATH_SEGMENT: {
+        /* "/api/room/abc?x": segment 1 is "api", 3 is "abc" */
+        const char *p = req->path_normalized.base, *end = p + req->path_normalized.len;
+        for (unsigned n = 0; p < end && v.base == NULL;) {
+            if (*p == '/') {
+                p++;
+                continue;
+            }
+            const char *e = memchr(p, '/', (size_t)(end - p));
+            if (e == NULL)
+                e = end;
+            if (++n == site->hash.segment)
+                v = h2o_iovec_init(p, (size_t)(e - p));
+            p = e;
+        }
+        break;
+    }
+    case OE_HASH_CLIENT_IP:
+        break;
+    }
+    if (v.base == NULL &&
+        (i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-real-ip"), -1)) != -1) /* set by the trust rules */
+        v = req->headers.entries[i].value;
+    return v.base != NULL ? oe_upstream_hash(v.base, v.len) : 0;
+}
+
 void oe_proxy_exchange_start(h2o_req_t *req, const oe_proxy_target_t *target)
 {
     exchange_t *x = h2o_mem_alloc_shared(&req->pool, sizeof(*x), on_dispose);
@@ -679,5 +785,7 @@ void oe_proxy_exchange_start(h2o_req_t *req, const oe_proxy_target_t *target)
     x->websocket = req->upgrade.base != NULL && req->version == 0x101 &&
                    h2o_lcstris(req->upgrade.base, req->upgrade.len, H2O_STRLIT("websocket"));
     x->head = build_head(req, x->websocket);
-    start(x);
+    if (target->site->balance == OE_BALANCE_HASH)
+        x->key = hash_key(req, target->site);
+    start(x, 1);
 }

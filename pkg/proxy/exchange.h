@@ -9,21 +9,27 @@
  * the client side has taken the last piece, so a client that never reads stalls its
  * upstream by TCP backpressure instead of growing our memory), keeping the upstream
  * connection for reuse only when the response ended exactly where its framing said,
- * one retry on a fresh connection when a reused one turns out closed before any answer
- * (idempotent requests), 502/504 pages, and handing a 101 to the tunnel module.
+ * choosing the server from the site's pool (hash key from the request), retries (a
+ * server that cannot be connected to: the next one; a request sent but not answered:
+ * idempotent ones once elsewhere, others 502; a reused keep-alive connection found
+ * closed: once on a fresh one), reporting each outcome to the pool's health, 502/504
+ * pages, and handing a 101 to the tunnel module.
  */
 #ifndef OE_PROXY_EXCHANGE_H
 #define OE_PROXY_EXCHANGE_H
 
 #include <stdint.h>
 
+#include "config/config.h"
 #include "h2o_compat.h"
+#include "upstream/pool.h"
 #include "upstream/upstream.h"
 
 #define OE_PROXY_BUF (32 * 1024) /* per proxied response: head limit and flow-control budget */
 
 typedef struct oe_proxy_target {
-    oe_upstream_server_t *server;
+    oe_upstream_pool_t *pool;
+    const oe_site_t *site; /* balance and hash key */
     uint64_t upstream_timeout_ms; /* no response head (or no body progress) by then: 504 / cut */
     uint64_t connect_timeout_ms;
     uint64_t keepalive_ms; /* idle upstream connections kept this long; 0: none */

@@ -4,41 +4,52 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <stdlib.h>
 #include <sys/time.h>
 
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "proxy/exchange.h"
+#include "cache/cache.h"
+#include "compress/compress.h"
 #include "proxy/forwarded.h"
+#include "upstream/pool.h"
 #include "upstream/upstream.h"
 
-typedef struct {
-    h2o_handler_t super;
+/* What a site's requests run through: its own path configuration (handlers, filters,
+ * loggers, built at start), its upstream pool and settings. */
+typedef struct site_rt {
     const oe_config_t *cfg;
+    const oe_site_t *site;
+    h2o_pathconf_t pathconf;
+    oe_proxy_target_t target;
     h2o_iovec_t real_ip_header; /* lower-cased; len 0 when unset */
-} pre_handler_t;
+} site_rt_t;
 
 typedef struct {
     h2o_handler_t super;
-    oe_proxy_target_t target;
-} proxy_handler_t;
+    site_rt_t *rt;
+} site_handler_t;
 
 typedef struct {
     h2o_filter_t super;
-    const oe_config_t *cfg;
+    site_rt_t *rt;
 } resp_filter_t;
 
 typedef struct {
     h2o_logger_t super;
-    const oe_config_t *cfg;
+    site_rt_t *rt;
 } access_logger_t;
+
+static site_rt_t *sites;
+static size_t nsites;
 
 /* ---- requests --------------------------------------------------------------------- */
 
-static int path_is_blocked(const oe_config_t *cfg, h2o_iovec_t path)
+static int path_is_blocked(const oe_site_t *site, h2o_iovec_t path)
 {
-    for (size_t i = 0; i < cfg->proxy.block_paths.count; i++) {
-        const char *bp = cfg->proxy.block_paths.items[i];
+    for (size_t i = 0; i < site->proxy.block_paths.count; i++) {
+        const char *bp = site->proxy.block_paths.items[i];
         size_t n = strlen(bp);
         while (n > 1 && bp[n - 1] == '/')
             n--;
@@ -122,7 +133,7 @@ static int refuse_bad_head(h2o_req_t *req)
 
 static int on_req(h2o_handler_t *_self, h2o_req_t *req)
 {
-    pre_handler_t *self = (void *)_self;
+    site_rt_t *self = ((site_handler_t *)_self)->rt;
     const oe_config_t *cfg = self->cfg;
 
     if (req->version >= 0x200 && req->input.path.len == 0) {
@@ -137,8 +148,13 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     }
     if (refuse_bad_head(req))
         return 0;
+    if (req->entity.base != NULL && req->entity.len > self->site->proxy.max_body_size) {
+        req->http1_is_persistent = 0;
+        oe_proxy_send_error(req, 413, "Payload Too Large", "The request body is too large.");
+        return 0;
+    }
 
-    if (path_is_blocked(cfg, req->path_normalized)) {
+    if (path_is_blocked(self->site, req->path_normalized)) {
         oe_metrics_inc(&oe_metrics_self()->blocked, 1);
         oe_proxy_send_error(req, 404, "Not Found", "Not found.");
         return 0;
@@ -220,11 +236,9 @@ void oe_proxy_send_error(h2o_req_t *req, int status, const char *reason, const c
 
 static void on_setup_ostream(h2o_filter_t *_self, h2o_req_t *req, h2o_ostream_t **slot)
 {
-    resp_filter_t *self = (void *)_self;
-    const oe_config_t *cfg = self->cfg;
-    if (cfg->hsts[0] != '\0' && h2o_find_header(&req->res.headers, H2O_TOKEN_STRICT_TRANSPORT_SECURITY, -1) == -1)
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_STRICT_TRANSPORT_SECURITY, NULL, cfg->hsts,
-                       strlen(cfg->hsts));
+    const char *hsts = ((resp_filter_t *)_self)->rt->site->hsts;
+    if (hsts[0] != '\0' && h2o_find_header(&req->res.headers, H2O_TOKEN_STRICT_TRANSPORT_SECURITY, -1) == -1)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_STRICT_TRANSPORT_SECURITY, NULL, hsts, strlen(hsts));
     h2o_setup_next_ostream(req, slot);
 }
 
@@ -232,8 +246,7 @@ static void on_setup_ostream(h2o_filter_t *_self, h2o_req_t *req, h2o_ostream_t 
 
 static int on_proxy_req(h2o_handler_t *_self, h2o_req_t *req)
 {
-    proxy_handler_t *self = (void *)_self;
-    oe_proxy_exchange_start(req, &self->target);
+    oe_proxy_exchange_start(req, &((site_handler_t *)_self)->rt->target);
     return 0;
 }
 
@@ -242,13 +255,10 @@ static int on_proxy_req(h2o_handler_t *_self, h2o_req_t *req)
 static void on_log(h2o_logger_t *_self, h2o_req_t *req)
 {
     access_logger_t *self = (void *)_self;
-    oe_metrics_worker_t *m = oe_metrics_self();
     int proto = req->version >= 0x200 ? OE_PROTO_HTTP2 : OE_PROTO_HTTP1;
     int status = req->res.status;
-    int cls = status >= 100 && status < 600 ? status / 100 : 0;
-    oe_metrics_inc(&m->requests[proto][cls], 1);
 
-    if (!self->cfg->log.access || !oe_log_enabled(OE_LOG_INFO))
+    if (!self->rt->cfg->log.access || !oe_log_enabled(OE_LOG_INFO))
         return;
     char client[OE_FWD_IP_MAX] = "", st[8], bytes[24], dur[24];
     ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-real-ip"), -1);
@@ -272,50 +282,83 @@ static void on_log(h2o_logger_t *_self, h2o_req_t *req)
     snprintf(path, sizeof(path), "%.*s", (int)req->path.len, req->path.base);
     snprintf(host, sizeof(host), "%.*s", (int)req->authority.len, req->authority.base);
     oe_log(OE_LOG_INFO, "access", "client", client, "method", method, "host", host, "path", path, "status", st, "bytes",
-           bytes, "duration_ms", dur, "protocol", proto == OE_PROTO_HTTP2 ? "h2" : "http/1.1", NULL);
+           bytes, "duration_ms", dur, "protocol", proto == OE_PROTO_HTTP2 ? "h2" : "http/1.1", "site",
+           self->rt->site->name, NULL);
 }
 
 /* ---- registration ------------------------------------------------------------------ */
 
-int oe_proxy_register(h2o_globalconf_t *gc, h2o_pathconf_t *pc, const oe_config_t *cfg, char *err, size_t errlen)
+static h2o_handler_t *add_handler(site_rt_t *rt, int (*on_req_cb)(h2o_handler_t *, h2o_req_t *))
 {
-    h2o_url_t url;
-    if (h2o_url_parse(cfg->upstream, SIZE_MAX, &url) != 0) {
-        snprintf(err, errlen, "upstream: cannot parse \"%s\" as http://host:port", cfg->upstream);
-        return -1;
-    }
-    char host[256];
-    snprintf(host, sizeof(host), "%.*s", (int)url.host.len, url.host.base);
-    oe_upstream_server_t *srv = oe_upstream_server_new(cfg->upstream, host, h2o_url_get_port(&url), err, errlen);
-    if (srv == NULL)
-        return -1;
-    gc->max_request_entity_size = cfg->proxy.max_body_size;
-    oe_tcp_keepalive_t ka = oe_config_tcp_keepalive(cfg);
-    oe_upstream_configure(&ka);
+    site_handler_t *h = (void *)h2o_create_handler(&rt->pathconf, sizeof(*h));
+    h->super.on_req = on_req_cb;
+    h->rt = rt;
+    return &h->super;
+}
 
-    pre_handler_t *pre = (void *)h2o_create_handler(pc, sizeof(*pre));
-    pre->super.on_req = on_req;
-    pre->cfg = cfg;
+/* One site's request path: trust rules, edge cache, compression, the reverse proxy to its
+ * pool; HSTS and the access log on the way out. */
+static int setup_site(site_rt_t *rt, h2o_globalconf_t *gc, h2o_pathconf_t *router, char *err, size_t errlen)
+{
+    const oe_config_t *cfg = rt->cfg;
+    const oe_site_t *site = rt->site;
+    h2o_config_init_pathconf(&rt->pathconf, gc, "/", router->mimemap);
+    rt->pathconf.error_log.emit_request_errors = 0; /* the exchange logs upstream errors itself */
     if (cfg->proxy.real_ip_header != NULL && cfg->proxy.real_ip_header[0] != '\0') {
         size_t n = strlen(cfg->proxy.real_ip_header);
         char *lc = h2o_mem_alloc(n + 1);
         memcpy(lc, cfg->proxy.real_ip_header, n + 1);
         h2o_strtolower(lc, n);
-        pre->real_ip_header = h2o_iovec_init(lc, n);
+        rt->real_ip_header = h2o_iovec_init(lc, n);
     }
-    proxy_handler_t *ph = (void *)h2o_create_handler(pc, sizeof(*ph));
-    ph->super.on_req = on_proxy_req;
-    uint64_t connect_ms = cfg->proxy.upstream_timeout_ms < 5000 ? cfg->proxy.upstream_timeout_ms : 5000;
-    ph->target = (oe_proxy_target_t){.server = srv,
-                                     .upstream_timeout_ms = cfg->proxy.upstream_timeout_ms,
-                                     .connect_timeout_ms = connect_ms,
-                                     .keepalive_ms = cfg->proxy.upstream_keepalive_ms,
-                                     .websocket_idle_ms = cfg->proxy.websocket_idle_timeout_ms};
-    resp_filter_t *f = (void *)h2o_create_filter(pc, sizeof(*f));
+    add_handler(rt, on_req);
+    /* cache before compress: libh2o runs filters in reverse registration order (cache.h) */
+    if (site->cache_enabled && oe_cache_register(&rt->pathconf, cfg, err, errlen) != 0)
+        return -1;
+    if (site->compress_enabled)
+        oe_compress_register(&rt->pathconf, cfg);
+    if ((rt->target.pool = oe_upstream_pool_new(site, err, errlen)) == NULL)
+        return -1;
+    uint64_t connect_ms = site->proxy.upstream_timeout_ms < 5000 ? site->proxy.upstream_timeout_ms : 5000;
+    rt->target.site = site;
+    rt->target.upstream_timeout_ms = site->proxy.upstream_timeout_ms;
+    rt->target.connect_timeout_ms = connect_ms;
+    rt->target.keepalive_ms = cfg->proxy.upstream_keepalive_ms;
+    rt->target.websocket_idle_ms = site->proxy.websocket_idle_timeout_ms;
+    add_handler(rt, on_proxy_req);
+    resp_filter_t *f = (void *)h2o_create_filter(&rt->pathconf, sizeof(*f));
     f->super.on_setup_ostream = on_setup_ostream;
-    f->cfg = cfg;
-    access_logger_t *l = (void *)h2o_create_logger(pc, sizeof(*l));
+    f->rt = rt;
+    access_logger_t *l = (void *)h2o_create_logger(&rt->pathconf, sizeof(*l));
     l->super.log_access = on_log;
-    l->cfg = cfg;
+    l->rt = rt;
     return 0;
+}
+
+int oe_proxy_setup(h2o_globalconf_t *gc, h2o_pathconf_t *router, const oe_config_t *cfg, char *err, size_t errlen)
+{
+    oe_tcp_keepalive_t ka = oe_config_tcp_keepalive(cfg);
+    oe_upstream_configure(&ka);
+    /* libh2o reads request bodies up to this; each site's own limit is checked in on_req */
+    gc->max_request_entity_size = 0;
+    if ((sites = calloc(cfg->sites_count, sizeof(*sites))) == NULL) {
+        snprintf(err, errlen, "proxy: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->sites_count; i++) {
+        sites[i].cfg = cfg;
+        sites[i].site = &cfg->sites[i];
+        if (cfg->sites[i].proxy.max_body_size > gc->max_request_entity_size)
+            gc->max_request_entity_size = cfg->sites[i].proxy.max_body_size;
+        if (setup_site(&sites[i], gc, router, err, errlen) != 0)
+            return -1;
+        nsites++;
+    }
+    oe_metrics_add_section(oe_upstream_metrics, NULL);
+    return 0;
+}
+
+h2o_pathconf_t *oe_proxy_site_path(size_t i)
+{
+    return i < nsites ? &sites[i].pathconf : NULL;
 }

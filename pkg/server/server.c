@@ -11,8 +11,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cache/cache.h"
-#include "compress/compress.h"
 #include "h2o_compat.h"
 #include "http1/http1.h"
 #include "log/log.h"
@@ -52,6 +50,11 @@ struct oe_server {
     int close_websockets; /* drain: end every WebSocket with 1001 */
 };
 
+typedef struct {
+    h2o_handler_t super;
+    oe_server_t *srv;
+} route_handler_t;
+
 /* Per-connection record, kept as the socket's on_close data for its whole life. */
 typedef struct conn_rec {
     worker_t *w;
@@ -60,6 +63,7 @@ typedef struct conn_rec {
     struct timeval connected_at;
     h2o_socket_cb h2_read; /* libh2o's HTTP/2 read callback, wrapped by on_h2_read */
     oe_h2guard_t *h2guard; /* HTTP/2 flood budgets (NULL for HTTP/1) */
+    int sni_site; /* the site the TLS server name names; -1: none or unknown */
     unsigned in_handshake : 1;
     unsigned websocket : 1;
     unsigned cut : 1;
@@ -132,29 +136,91 @@ static conn_rec_t *conn_rec_of(h2o_req_t *req)
     return sock != NULL && sock->on_close.cb == on_sock_close ? sock->on_close.data : NULL;
 }
 
-static int on_req_account(h2o_handler_t *self, h2o_req_t *req)
+/* The host part of an authority: "name", "1.2.3.4", "[::1]" (the port dropped). */
+static h2o_iovec_t host_of(h2o_iovec_t a)
 {
-    (void)self;
+    if (a.len != 0 && a.base[0] == '[') {
+        const char *e = memchr(a.base, ']', a.len);
+        return h2o_iovec_init(a.base, e != NULL ? (size_t)(e - a.base) + 1 : a.len);
+    }
+    const char *c = memchr(a.base, ':', a.len);
+    return h2o_iovec_init(a.base, c != NULL ? (size_t)(c - a.base) : a.len);
+}
+
+/*
+ * Which site serves the request (virtual hosting): its Host / :authority, exact names
+ * before wildcards, else the default site. A request no site takes is never proxied: 421
+ * on HTTP/2 when the connection's TLS server name named a site, else 404. A request whose
+ * site is not the one its connection's server name named gets 421 (no cross-site
+ * requests over one connection; browsers retry on a new one). Returns the site or -1.
+ */
+static int route(const oe_config_t *cfg, h2o_req_t *req, const conn_rec_t *rec)
+{
+    int site = -1, sni = rec != NULL ? rec->sni_site : -1;
+    if (req->input.authority.base != NULL && req->input.authority.base != req->hostconf->authority.hostport.base) {
+        h2o_iovec_t host = host_of(req->input.authority);
+        site = oe_config_site_for_host(cfg, host.base, host.len);
+    }
+    if (site < 0)
+        site = cfg->default_site;
+    if (site < 0 && !(req->version >= 0x200 && sni >= 0)) {
+        oe_metrics_inc(&oe_metrics_self()->misrouted, 1);
+        oe_proxy_send_error(req, 404, "Not Found", "No site is served under this name.");
+        return -1;
+    }
+    if (site < 0 || (sni >= 0 && site != sni)) {
+        oe_metrics_inc(&oe_metrics_self()->misrouted, 1);
+        oe_proxy_send_error(req, 421, "Misdirected Request",
+                            "This connection was opened for another site; open a new connection.");
+        return -1;
+    }
+    return site;
+}
+
+/* First on the HTTPS path: accounting, then the router hands the request to its site's
+ * handlers (the proxy module's path for that site). */
+static int on_req_route(h2o_handler_t *self, h2o_req_t *req)
+{
+    oe_server_t *srv = ((route_handler_t *)self)->srv;
+    const oe_config_t *cfg = srv->cfg;
     oe_metrics_worker_t *m = oe_metrics_self();
     conn_rec_t *rec = conn_rec_of(req);
     oe_metrics_inc(&m->inflight_started, 1);
-    if (rec == NULL)
-        return -1;
-    if (req->version < 0x200 && req->upgrade.base != NULL && !rec->websocket &&
+    if (rec != NULL && req->version < 0x200 && req->upgrade.base != NULL && !rec->websocket &&
         h2o_lcstris(req->upgrade.base, req->upgrade.len, H2O_STRLIT("websocket"))) {
         rec->websocket = 1;
         oe_metrics_inc(&m->ws_opened, 1);
     }
-    return -1;
+    /* the one-site form (OTT's default) takes every name: no lookup */
+    int site = cfg->sites_count == 1 && cfg->default_site == 0 ? 0 : route(cfg, req, rec);
+    if (site < 0)
+        return 0;
+    req->pathconf = oe_proxy_site_path((size_t)site);
+    for (size_t i = 0; i < req->pathconf->handlers.size; i++)
+        if (req->pathconf->handlers.entries[i]->on_req(req->pathconf->handlers.entries[i], req) == 0)
+            return 0;
+    oe_proxy_send_error(req, 404, "Not Found", "Not found.");
+    return 0;
 }
 
-/* Cuts a connection without touching libh2o's objects: the shutdown makes the next read
- * fail, and libh2o then closes the connection the ordinary way. */
+/* Runs when a request is done (on the router's path and on every site's path). */
 static void on_log_account(h2o_logger_t *self, h2o_req_t *req)
 {
     (void)self;
-    (void)req;
-    oe_metrics_inc(&oe_metrics_self()->inflight_done, 1);
+    oe_metrics_worker_t *m = oe_metrics_self();
+    int status = req->res.status;
+    int proto = req->version >= 0x200 ? OE_PROTO_HTTP2 : OE_PROTO_HTTP1;
+    oe_metrics_inc(&m->requests[proto][status >= 100 && status < 600 ? status / 100 : 0], 1);
+    oe_metrics_inc(&m->inflight_done, 1);
+}
+
+/* The TLS server name of a handshake (tls calls this from inside it): which site it names. */
+static void on_sni(h2o_socket_t *sock, const char *name)
+{
+    if (sock == NULL || sock->on_close.cb != on_sock_close || the_server == NULL)
+        return;
+    conn_rec_t *rec = sock->on_close.data;
+    rec->sni_site = name != NULL ? oe_config_site_for_host(the_server->cfg, name, strlen(name)) : -1;
 }
 
 /* ---- accept path ------------------------------------------------------------------- */
@@ -290,6 +356,7 @@ static conn_rec_t *track(worker_t *w, h2o_socket_t *sock)
         return NULL;
     rec->w = w;
     rec->sock = sock;
+    rec->sni_site = -1;
     rec->connected_at = *h2o_get_timestamp(&w->ctx, NULL, NULL);
     rec->hs_timeout.cb = on_handshake_timeout;
     sock->on_close.cb = on_sock_close;
@@ -405,17 +472,19 @@ int oe_server_start(oe_server_t *srv, char *err, size_t errlen)
 
     h2o_hostconf_t *https = h2o_config_register_host(&srv->gc, h2o_iovec_init(H2O_STRLIT("ott-edge-https")), 65535);
     h2o_pathconf_t *pc = h2o_config_register_path(https, "/", 0);
-    h2o_handler_t *acct = h2o_create_handler(pc, sizeof(*acct));
-    acct->on_req = on_req_account;
+    route_handler_t *router = (void *)h2o_create_handler(pc, sizeof(*router));
+    router->super.on_req = on_req_route;
+    router->srv = srv;
     h2o_logger_t *acct_log = h2o_create_logger(pc, sizeof(*acct_log));
     acct_log->log_access = on_log_account;
-    /* edge features that answer before the upstream (e.g. a cache) register here */
-    /* cache before compress: libh2o runs filters in reverse registration order (see cache.h) */
-    if (oe_cache_register(pc, cfg, err, errlen) != 0)
+    if (oe_proxy_setup(&srv->gc, pc, cfg, err, errlen) != 0)
         return -1;
-    oe_compress_register(pc, cfg);
-    if (oe_proxy_register(&srv->gc, pc, cfg, err, errlen) != 0)
-        return -1;
+    /* a request switched to its site's path is logged by that path's loggers */
+    for (size_t i = 0; i < cfg->sites_count; i++) {
+        h2o_logger_t *l = h2o_create_logger(oe_proxy_site_path(i), sizeof(*l));
+        l->log_access = on_log_account;
+    }
+    oe_tls_set_sni_observer(on_sni);
     srv->hosts_https[0] = https;
 
     h2o_hostconf_t *http = h2o_config_register_host(&srv->gc, h2o_iovec_init(H2O_STRLIT("ott-edge-http")), 65534);

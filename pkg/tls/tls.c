@@ -101,6 +101,13 @@ static int hello_offers_acme(SSL *ssl)
     return 0;
 }
 
+static oe_tls_sni_cb sni_observer;
+
+void oe_tls_set_sni_observer(oe_tls_sni_cb cb)
+{
+    sni_observer = cb;
+}
+
 /* Runs once per handshake: picks the context that holds the certificate to present. */
 static int on_client_hello(SSL *ssl, int *alert, void *arg)
 {
@@ -115,6 +122,12 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
         SSL_set_SSL_CTX(ssl, ch); /* takes its own reference */
         SSL_CTX_free(ch);
         return SSL_CLIENT_HELLO_SUCCESS;
+    }
+    if (sni_observer != NULL) {
+        /* libh2o's BIO carries its socket: that is how the server learns the name */
+        char name[256];
+        int have = hello_sni(ssl, name, sizeof(name));
+        sni_observer(BIO_get_data(SSL_get_rbio(ssl)), have ? name : NULL);
     }
     pthread_mutex_lock(&live_lock);
     SSL_CTX *cur = live;

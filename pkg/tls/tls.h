@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "h2o_compat.h"
+
 typedef struct oe_tls_info {
     int loaded;   /* a certificate is being served */
     int fallback; /* it is the generated self-signed one */
@@ -37,6 +39,12 @@ void oe_tls_shutdown(void);
 /* Session resumption (TLS 1.3 tickets, TLS 1.2 tickets and session IDs) for lifetime_s
  * seconds, 0 turning it off; the ticket keys rotate every lifetime/3 (tickets.c). */
 int oe_tls_set_session_lifetime(uint64_t lifetime_s, char *err, size_t errlen);
+
+/* Called from inside every handshake (not TLS-ALPN-01's) with the connection's libh2o
+ * socket and its TLS server name (lower-cased; NULL when none): the server keeps which
+ * site a connection was opened for. */
+typedef void (*oe_tls_sni_cb)(h2o_socket_t *sock, const char *server_name);
+void oe_tls_set_sni_observer(oe_tls_sni_cb cb);
 
 /* The SSL_CTX to give every HTTPS listener (never freed or replaced while running). */
 SSL_CTX *oe_tls_front_ctx(void);

@@ -1,5 +1,6 @@
 /* upstream — see upstream.h. */
 #include "upstream/upstream.h"
+#include "upstream/internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,17 +19,6 @@
 /* The kernel's receive buffer of an upstream socket, fixed (no autotuning to megabytes):
  * when a client stops reading, the upstream feels the backpressure after this much. */
 #define UPSTREAM_RCVBUF (128 * 1024)
-
-struct oe_upstream_server {
-    unsigned id; /* index into each thread's idle lists */
-    char *url;
-    char *host;
-    char port_str[8];
-    uint16_t port;
-    int literal; /* addr is resolved */
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
-};
 
 struct oe_upstream_connect {
     oe_upstream_server_t *srv;
@@ -90,6 +80,7 @@ oe_upstream_server_t *oe_upstream_server_new(const char *url, const char *host, 
         return NULL;
     }
     s->id = __atomic_fetch_add(&next_server_id, 1, __ATOMIC_RELAXED);
+    pthread_mutex_init(&s->lock, NULL);
     s->port = port;
     snprintf(s->port_str, sizeof(s->port_str), "%u", port);
     struct sockaddr_in *v4 = (void *)&s->addr;

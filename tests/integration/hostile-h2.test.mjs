@@ -215,7 +215,7 @@ describe('HTTP/2 attacks', { skip }, () => {
     });
 
     it('200 idle h2 connections are closed at client.idle_timeout (3s); normal clients served', { timeout: T }, async () => {
-        const f = await measure(['idle', '--count', '200', '--seconds', String(12 * slow)]);
+        const f = await measure(['idle', '--count', '200', '--seconds', String(12 * slow), '--hold', String(6 * slow)]);
         assertHealthy(f);
         assert.ok(f.sent >= 100, `only ${f.sent} idle connections could be opened`);
         assert.equal(f.closed_by_server, f.sent, `${f.sent - f.closed_by_server} of ${f.sent} idle connections still open after ${f.elapsed_s} s`);

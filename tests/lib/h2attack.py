@@ -361,7 +361,10 @@ def idle(a):
     if a.ready_file:
         with open(a.ready_file, "w") as f:
             f.write(str(len(conns)))
-    while time.monotonic() < deadline and not all(c.closed for c in conns):
+    # --hold: wait at least that long after the last connection opened (a slow machine
+    # opens them slowly; the server's idle timeout counts from each connection's start)
+    end = max(deadline, time.monotonic() + a.hold) if a.hold > 0 else deadline
+    while time.monotonic() < end and not all(c.closed for c in conns):
         for c in conns:
             if not c.closed:
                 c.pump(0)
@@ -428,7 +431,7 @@ def main():
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--values", nargs="*", default=["a\\rb", "a\\nb", "a\\x00b", "a\\r\\nx-injected: 1"])
     p.add_argument("--connections", type=int, default=1, help="no-read: connections, each with --count streams")
-    p.add_argument("--hold", type=float, default=0, help="no-read: seconds to hold once all connections are open "
+    p.add_argument("--hold", type=float, default=0, help="no-read, idle: seconds to hold once all connections are open "
                    "(0: until --seconds)")
     p.add_argument("--ready-file", default=None, help="idle: written with the number of open connections once they are up")
     a = p.parse_args()

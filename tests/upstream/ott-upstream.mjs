@@ -133,13 +133,14 @@ function handle(req, res, body) {
     }
     if (p === '/big') {
         const kb = Math.min(Math.max(Number(url.searchParams.get('kb')) || 0, 0), 1024 * 1024);
-        const chunk = Buffer.alloc(1024, 'x');
+        const chunk = Buffer.alloc(64 * 1024, 'x'); // 64 KiB writes: few system calls per response
         res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': kb * 1024 });
         let left = kb;
         const pump = () => {
             while (left > 0) {
-                left--;
-                if (!res.write(chunk)) return res.once('drain', pump);
+                const n = Math.min(left, 64);
+                left -= n;
+                if (!res.write(n === 64 ? chunk : chunk.subarray(0, n * 1024))) return res.once('drain', pump);
             }
             res.end();
         };
