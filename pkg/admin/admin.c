@@ -13,9 +13,9 @@
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "proxy/proxy.h"
-#include "upstream/pool.h"
 #include "server/server.h"
 #include "tls/tls.h"
+#include "upstream/pool.h"
 #include "util/util.h"
 
 #define LOOP_MAX_AGE_MS 5000

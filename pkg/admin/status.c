@@ -19,9 +19,9 @@
 #include "cache/cache.h"
 #include "log/log.h"
 #include "proxy/proxy.h"
-#include "upstream/pool.h"
 #include "server/server.h"
 #include "tls/tls.h"
+#include "upstream/pool.h"
 #include "util/util.h"
 
 #define EVENTS_SHOWN  20
@@ -325,9 +325,9 @@ static json_t *sites_json(const snapshot_t *s, const sample_t *h, unsigned n, co
         json_t *domains = json_array();
         for (size_t d = 0; d < site->domains.count; d++)
             json_array_append_new(domains, json_string(site->domains.items[d]));
-        json_array_append_new(list, json_pack("{s:s, s:o, s:o, s:o}", "name", site->name, "domains", domains,
-                                              "certificate", certificate_json(s), "upstreams",
-                                              upstream_json(site->name, u, nu, h, n, now)));
+        json_array_append_new(list,
+                              json_pack("{s:s, s:o, s:o, s:o}", "name", site->name, "domains", domains, "certificate",
+                                        certificate_json(s), "upstreams", upstream_json(site->name, u, nu, h, n, now)));
     }
     return list;
 }

@@ -38,7 +38,7 @@ typedef struct oe_metrics_worker {
     uint64_t http01_served;
     uint64_t redirects;
     uint64_t blocked;
-    uint64_t misrouted; /* 404/421: no site, or not the site the connection was opened for */
+    uint64_t misrouted;        /* 404/421: no site, or not the site the connection was opened for */
     uint64_t inflight_started; /* requests handed to the HTTPS handlers */
     uint64_t inflight_done;
     uint64_t handshakes_started;

@@ -343,8 +343,7 @@ static void start(exchange_t *x, int next_server)
         unsigned i;
         x->srv = oe_upstream_pick(x->target->pool, x->key, x->tried, &i);
         if (x->srv == NULL) {
-            fail(x, 0, x->tried != 0 ? "no other upstream server could take the request"
-                                     : "no upstream server is up");
+            fail(x, 0, x->tried != 0 ? "no other upstream server could take the request" : "no upstream server is up");
             return;
         }
         x->tried |= 1ull << i;
@@ -506,8 +505,7 @@ static void upgrade(exchange_t *x)
         memcpy(dst.base, x->buf + x->off, rest);
         up->input->size += rest;
     }
-    *w = (ws_handover_t){
-        .upstream = up, .ctx = req->conn->ctx, .idle_ms = x->target->websocket_idle_ms, .srv = x->srv};
+    *w = (ws_handover_t){.upstream = up, .ctx = req->conn->ctx, .idle_ms = x->target->websocket_idle_ms, .srv = x->srv};
     oe_upstream_websockets(x->srv, 1);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_UPGRADE, NULL, H2O_STRLIT("websocket"));
     oe_http1_upgrade(req, on_client_upgraded, w); /* disposes req (and x) before the callback */

@@ -29,7 +29,7 @@
 
 typedef struct oe_proxy_target {
     oe_upstream_pool_t *pool;
-    const oe_site_t *site; /* balance and hash key */
+    const oe_site_t *site;        /* balance and hash key */
     uint64_t upstream_timeout_ms; /* no response head (or no body progress) by then: 504 / cut */
     uint64_t connect_timeout_ms;
     uint64_t keepalive_ms; /* idle upstream connections kept this long; 0: none */

@@ -2,16 +2,16 @@
 #include "proxy/proxy.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <stdlib.h>
 #include <sys/time.h>
 
+#include "cache/cache.h"
+#include "compress/compress.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "proxy/exchange.h"
-#include "cache/cache.h"
-#include "compress/compress.h"
 #include "proxy/forwarded.h"
 #include "upstream/pool.h"
 #include "upstream/upstream.h"

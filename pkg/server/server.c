@@ -63,7 +63,7 @@ typedef struct conn_rec {
     struct timeval connected_at;
     h2o_socket_cb h2_read; /* libh2o's HTTP/2 read callback, wrapped by on_h2_read */
     oe_h2guard_t *h2guard; /* HTTP/2 flood budgets (NULL for HTTP/1) */
-    int sni_site; /* the site the TLS server name names; -1: none or unknown */
+    int sni_site;          /* the site the TLS server name names; -1: none or unknown */
     unsigned in_handshake : 1;
     unsigned websocket : 1;
     unsigned cut : 1;

@@ -12,12 +12,12 @@
 #include "upstream/internal.h"
 #include "util/util.h"
 
-#define RING_POINTS       160     /* consistent-hashing points per server */
-#define EJECT_BACKOFF_MS  1000    /* first passive ejection; doubles ... */
-#define EJECT_BACKOFF_MAX 60000   /* ... up to a minute */
-#define PROBE_TIMEOUT_MS  2000    /* one probe, all in */
+#define RING_POINTS       160   /* consistent-hashing points per server */
+#define EJECT_BACKOFF_MS  1000  /* first passive ejection; doubles ... */
+#define EJECT_BACKOFF_MAX 60000 /* ... up to a minute */
+#define PROBE_TIMEOUT_MS  2000  /* one probe, all in */
 #define PROBE_CONNECT_MS  1000
-#define MAX_POOLS         256     /* one per site (OE_CONFIG_MAX_SITES) */
+#define MAX_POOLS         256 /* one per site (OE_CONFIG_MAX_SITES) */
 
 typedef struct {
     uint64_t point;
@@ -435,11 +435,10 @@ void oe_upstream_metrics(void *data, oe_metrics_out_t *o)
             oe_upstream_pool_t *p = __atomic_load_n(&pools[i], __ATOMIC_ACQUIRE);
             for (size_t j = 0; j < p->nservers; j++) {
                 oe_upstream_server_t *s = p->servers[j];
-                const uint64_t v[] = {(uint64_t)__atomic_load_n(&s->up, __ATOMIC_RELAXED),
-                                      __atomic_load_n(&s->requests, __ATOMIC_RELAXED),
-                                      __atomic_load_n(&s->errors, __ATOMIC_RELAXED),
-                                      __atomic_load_n(&s->active, __ATOMIC_RELAXED),
-                                      __atomic_load_n(&s->websockets, __ATOMIC_RELAXED)};
+                const uint64_t v[] = {
+                    (uint64_t)__atomic_load_n(&s->up, __ATOMIC_RELAXED),
+                    __atomic_load_n(&s->requests, __ATOMIC_RELAXED), __atomic_load_n(&s->errors, __ATOMIC_RELAXED),
+                    __atomic_load_n(&s->active, __ATOMIC_RELAXED), __atomic_load_n(&s->websockets, __ATOMIC_RELAXED)};
                 oe_metrics_sample(o, (double)v[f], "site", p->site, "server", s->url, NULL);
             }
         }

@@ -17,7 +17,10 @@
 // Usage: node ott-upstream.mjs [--port 8080] [--host 127.0.0.1]
 //   env: OTT_UPSTREAM_PORT / PORT, OTT_UPSTREAM_HOST, OTT_UPSTREAM_VERBOSE=1 (one line per
 //   request on stderr), OTT_UPSTREAM_PING_MS (default 10000; 0 = no pings),
-//   OTT_UPSTREAM_KEEPALIVE_MS (default Node's 5000). Prints "ott-upstream listening on http://HOST:PORT" on stdout.
+//   OTT_UPSTREAM_KEEPALIVE_MS (default Node's 5000), OTT_UPSTREAM_NAME (when set: an
+//   X-Upstream-Name header on every answer and an "upstream" field in the WebSocket hello, so a
+//   test with several upstreams sees which one answered). Prints "ott-upstream listening on
+//   http://HOST:PORT" on stdout.
 
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -37,6 +40,7 @@ const host = arg('host', ['OTT_UPSTREAM_HOST'], '127.0.0.1');
 const verbose = process.env.OTT_UPSTREAM_VERBOSE === '1';
 // OTT pings every 10 s; OTT_UPSTREAM_PING_MS=0 turns pings off (a truly idle tunnel for tests).
 const PING_MS = process.env.OTT_UPSTREAM_PING_MS !== undefined ? Number(process.env.OTT_UPSTREAM_PING_MS) : 10000;
+const NAME = process.env.OTT_UPSTREAM_NAME || '';
 
 const counts = new Map(); // path -> requests seen
 let totalRequests = 0;
@@ -93,6 +97,7 @@ function roomName(pathname) {
 
 function handle(req, res, body) {
     const url = new URL(req.url, 'http://upstream.invalid');
+    if (NAME) res.setHeader('X-Upstream-Name', NAME);
     const p = url.pathname;
     // Express (OTT) routes case-insensitively and ignores one trailing slash.
     const api = p.toLowerCase().replace(/(.)\/$/, '$1');
@@ -216,7 +221,7 @@ server.on('upgrade', (req, socket, head) => {
             }
         });
         ws.on('error', () => {});
-        ws.send(JSON.stringify({ type: 'hello', room }));
+        ws.send(JSON.stringify(NAME ? { type: 'hello', room, upstream: NAME } : { type: 'hello', room }));
     });
 });
 
