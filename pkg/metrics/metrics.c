@@ -52,6 +52,11 @@ void oe_metrics_bind_thread(unsigned i)
     self_block = oe_metrics_worker(i);
 }
 
+int oe_metrics_thread_index(void)
+{
+    return self_block != NULL ? (int)(self_block - workers) : -1;
+}
+
 void oe_metrics_set_worker_count(unsigned n)
 {
     worker_count = n > OE_METRICS_MAX_WORKERS ? OE_METRICS_MAX_WORKERS : n;

@@ -57,6 +57,8 @@ unsigned oe_metrics_worker_count(void);
  * are not workers get a private block that is never rendered. */
 oe_metrics_worker_t *oe_metrics_self(void);
 void oe_metrics_bind_thread(unsigned i);
+/* The calling worker thread's index, -1 for any other thread. */
+int oe_metrics_thread_index(void);
 
 /* Relaxed atomic add on a counter owned by the calling thread. */
 static inline void oe_metrics_inc(uint64_t *c, uint64_t by)

@@ -455,12 +455,14 @@ typedef struct {
     h2o_context_t *ctx;
     uint64_t idle_ms;
     oe_upstream_server_t *srv;
+    oe_proxy_gen_t *gen;
 } ws_handover_t;
 
 static void on_tunnel_closed(void *data)
 {
     ws_handover_t *w = data;
     oe_upstream_websockets(w->srv, -1);
+    oe_proxy_gen_release(w->gen);
     free(w);
 }
 
@@ -505,8 +507,13 @@ static void upgrade(exchange_t *x)
         memcpy(dst.base, x->buf + x->off, rest);
         up->input->size += rest;
     }
-    *w = (ws_handover_t){.upstream = up, .ctx = req->conn->ctx, .idle_ms = x->target->websocket_idle_ms, .srv = x->srv};
+    *w = (ws_handover_t){.upstream = up,
+                         .ctx = req->conn->ctx,
+                         .idle_ms = x->target->websocket_idle_ms,
+                         .srv = x->srv,
+                         .gen = x->target->gen};
     oe_upstream_websockets(x->srv, 1);
+    oe_proxy_gen_hold(w->gen); /* a reload leaves this WebSocket on its configuration */
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_UPGRADE, NULL, H2O_STRLIT("websocket"));
     oe_http1_upgrade(req, on_client_upgraded, w); /* disposes req (and x) before the callback */
 }

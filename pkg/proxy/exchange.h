@@ -28,6 +28,7 @@
 #define OE_PROXY_BUF (32 * 1024) /* per proxied response: head limit and flow-control budget */
 
 typedef struct oe_proxy_target {
+    struct oe_proxy_gen *gen; /* held by a WebSocket for its life */
     oe_upstream_pool_t *pool;
     const oe_site_t *site;        /* balance and hash key */
     uint64_t upstream_timeout_ms; /* no response head (or no body progress) by then: 504 / cut */

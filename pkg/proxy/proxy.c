@@ -17,8 +17,9 @@
 #include "upstream/upstream.h"
 
 /* What a site's requests run through: its own path configuration (handlers, filters,
- * loggers, built at start), its upstream pool and settings. */
+ * loggers), its upstream pool and settings. Part of one generation. */
 typedef struct site_rt {
+    oe_proxy_gen_t *gen;
     const oe_config_t *cfg;
     const oe_site_t *site;
     h2o_pathconf_t pathconf;
@@ -41,8 +42,28 @@ typedef struct {
     site_rt_t *rt;
 } access_logger_t;
 
-static site_rt_t *sites;
-static size_t nsites;
+/*
+ * A generation: everything built from one configuration. The router takes the current one
+ * for each request; a request or a WebSocket holds it (a per-worker count, written only by
+ * its worker) until it ends, so a reload never changes what is already under way. A
+ * retired generation is freed once every worker has turned its loop since (none can be
+ * about to take it) and nothing holds it.
+ */
+struct oe_proxy_gen {
+    uint64_t number;
+    const oe_config_t *cfg;
+    oe_proxy_gen_free_cb free_cfg;
+    site_rt_t *sites;
+    size_t nsites;
+    uint64_t refs[OE_METRICS_MAX_WORKERS]; /* each written by its worker only */
+    uint64_t refs_other;                   /* other threads (atomic) */
+    uint64_t retired_at_ms;                /* 0 while in service */
+    struct oe_proxy_gen *next_retired;
+};
+
+static oe_proxy_gen_t *current;  /* read by any thread (atomic), written by the main thread */
+static oe_proxy_gen_t *retired;  /* the main thread's */
+static uint64_t generations;
 
 /* ---- requests --------------------------------------------------------------------- */
 
@@ -320,6 +341,7 @@ static int setup_site(site_rt_t *rt, h2o_globalconf_t *gc, h2o_pathconf_t *route
     if ((rt->target.pool = oe_upstream_pool_new(site, err, errlen)) == NULL)
         return -1;
     uint64_t connect_ms = site->proxy.upstream_timeout_ms < 5000 ? site->proxy.upstream_timeout_ms : 5000;
+    rt->target.gen = rt->gen;
     rt->target.site = site;
     rt->target.upstream_timeout_ms = site->proxy.upstream_timeout_ms;
     rt->target.connect_timeout_ms = connect_ms;
@@ -335,30 +357,134 @@ static int setup_site(site_rt_t *rt, h2o_globalconf_t *gc, h2o_pathconf_t *route
     return 0;
 }
 
-int oe_proxy_setup(h2o_globalconf_t *gc, h2o_pathconf_t *router, const oe_config_t *cfg, char *err, size_t errlen)
+static void gen_free(oe_proxy_gen_t *g)
 {
-    oe_tcp_keepalive_t ka = oe_config_tcp_keepalive(cfg);
-    oe_upstream_configure(&ka);
-    /* libh2o reads request bodies up to this; each site's own limit is checked in on_req */
-    gc->max_request_entity_size = 0;
-    if ((sites = calloc(cfg->sites_count, sizeof(*sites))) == NULL) {
-        snprintf(err, errlen, "proxy: out of memory");
-        return -1;
+    for (size_t i = 0; i < g->nsites; i++) {
+        h2o_config_dispose_pathconf(&g->sites[i].pathconf);
+        oe_upstream_pool_free(g->sites[i].target.pool);
+        free(g->sites[i].real_ip_header.base);
     }
-    for (size_t i = 0; i < cfg->sites_count; i++) {
-        sites[i].cfg = cfg;
-        sites[i].site = &cfg->sites[i];
-        if (cfg->sites[i].proxy.max_body_size > gc->max_request_entity_size)
-            gc->max_request_entity_size = cfg->sites[i].proxy.max_body_size;
-        if (setup_site(&sites[i], gc, router, err, errlen) != 0)
-            return -1;
-        nsites++;
-    }
-    oe_metrics_add_section(oe_upstream_metrics, NULL);
-    return 0;
+    free(g->sites);
+    if (g->free_cfg != NULL)
+        g->free_cfg((oe_config_t *)g->cfg);
+    free(g);
 }
 
-h2o_pathconf_t *oe_proxy_site_path(size_t i)
+oe_proxy_gen_t *oe_proxy_gen_build(h2o_globalconf_t *gc, h2o_pathconf_t *router, const oe_config_t *cfg,
+                                   oe_proxy_decorate_cb decorate, void *data, char *err, size_t errlen)
 {
-    return i < nsites ? &sites[i].pathconf : NULL;
+    oe_proxy_gen_t *g = calloc(1, sizeof(*g));
+    if (g == NULL || (g->sites = calloc(cfg->sites_count, sizeof(*g->sites))) == NULL) {
+        snprintf(err, errlen, "proxy: out of memory");
+        free(g);
+        return NULL;
+    }
+    g->cfg = cfg;
+    for (size_t i = 0; i < cfg->sites_count; i++) {
+        site_rt_t *rt = &g->sites[i];
+        rt->gen = g;
+        rt->cfg = cfg;
+        rt->site = &cfg->sites[i];
+        if (setup_site(rt, gc, router, err, errlen) != 0) {
+            g->nsites = i + 1;
+            gen_free(g);
+            return NULL;
+        }
+        g->nsites++;
+        if (decorate != NULL)
+            decorate(&rt->pathconf, data);
+    }
+    return g;
+}
+
+void oe_proxy_gen_publish(h2o_globalconf_t *gc, oe_proxy_gen_t *g, oe_proxy_gen_free_cb free_cfg)
+{
+    static int once;
+    oe_upstream_pool_t *pools[OE_CONFIG_MAX_SITES];
+    size_t n = 0, body = 0;
+    g->free_cfg = free_cfg;
+    g->number = ++generations;
+    for (size_t i = 0; i < g->nsites && n < OE_CONFIG_MAX_SITES; i++) {
+        pools[n++] = g->sites[i].target.pool;
+        if (g->sites[i].site->proxy.max_body_size > body)
+            body = g->sites[i].site->proxy.max_body_size;
+    }
+    oe_tcp_keepalive_t ka = oe_config_tcp_keepalive(g->cfg);
+    oe_upstream_configure(&ka);
+    /* libh2o reads request bodies up to this (one word, read per request); each site's
+     * own limit is checked in on_req */
+    __atomic_store_n(&gc->max_request_entity_size, body, __ATOMIC_RELAXED);
+    oe_upstream_pools_activate(pools, n);
+    oe_proxy_gen_t *old = __atomic_exchange_n(&current, g, __ATOMIC_ACQ_REL);
+    if (old != NULL) {
+        old->retired_at_ms = oe_util_now_ms();
+        old->next_retired = retired;
+        retired = old;
+    }
+    if (!once) {
+        oe_metrics_add_section(oe_upstream_metrics, NULL);
+        once = 1;
+    }
+}
+
+oe_proxy_gen_t *oe_proxy_gen_current(void)
+{
+    return __atomic_load_n(&current, __ATOMIC_ACQUIRE);
+}
+
+const oe_config_t *oe_proxy_gen_config(const oe_proxy_gen_t *g)
+{
+    return g->cfg;
+}
+
+uint64_t oe_proxy_gen_number(const oe_proxy_gen_t *g)
+{
+    return g->number;
+}
+
+h2o_pathconf_t *oe_proxy_gen_site_path(oe_proxy_gen_t *g, size_t i)
+{
+    return i < g->nsites ? &g->sites[i].pathconf : NULL;
+}
+
+void oe_proxy_gen_hold(oe_proxy_gen_t *g)
+{
+    int w = oe_metrics_thread_index();
+    if (w >= 0)
+        __atomic_store_n(&g->refs[w], __atomic_load_n(&g->refs[w], __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
+    else
+        __atomic_add_fetch(&g->refs_other, 1, __ATOMIC_ACQ_REL);
+}
+
+void oe_proxy_gen_release(oe_proxy_gen_t *g)
+{
+    int w = oe_metrics_thread_index();
+    if (w >= 0)
+        __atomic_store_n(&g->refs[w], __atomic_load_n(&g->refs[w], __ATOMIC_RELAXED) - 1, __ATOMIC_RELEASE);
+    else
+        __atomic_sub_fetch(&g->refs_other, 1, __ATOMIC_ACQ_REL);
+}
+
+oe_proxy_gen_t *oe_proxy_gen_of_path(h2o_pathconf_t *pc)
+{
+    return H2O_STRUCT_FROM_MEMBER(site_rt_t, pathconf, pc)->gen;
+}
+
+size_t oe_proxy_gen_collect(uint64_t (*turned_after)(uint64_t ms))
+{
+    size_t left = 0;
+    for (oe_proxy_gen_t **p = &retired; *p != NULL;) {
+        oe_proxy_gen_t *g = *p;
+        uint64_t held = __atomic_load_n(&g->refs_other, __ATOMIC_ACQUIRE);
+        for (unsigned w = 0; w < OE_METRICS_MAX_WORKERS; w++)
+            held += __atomic_load_n(&g->refs[w], __ATOMIC_ACQUIRE);
+        if (held == 0 && turned_after(g->retired_at_ms)) {
+            *p = g->next_retired;
+            gen_free(g);
+        } else {
+            p = &g->next_retired;
+            left++;
+        }
+    }
+    return left;
 }

@@ -21,16 +21,35 @@
 #define OE_PROXY_MAX_HEADER_BYTES (64 * 1024) /* decoded request header bytes */
 
 /*
- * Builds each site's request path: its own h2o path configuration with the trust rules,
- * block_paths, the edge cache and compression when the site has them, the reverse proxy to
- * the site's upstream pool, HSTS and the access log. router is the listener's path (its
- * MIME map is shared). Call once, before any context is created.
+ * A generation: each site's request path built from one configuration (its own h2o path
+ * configuration with the trust rules, block_paths, the edge cache and compression when the
+ * site has them, the reverse proxy to the site's upstream pool, HSTS and the access log).
+ * A SIGHUP builds a new one and publishes it; requests and WebSockets under way keep the
+ * one they started with.
  */
-int oe_proxy_setup(h2o_globalconf_t *gc, h2o_pathconf_t *router, const oe_config_t *cfg, char *err, size_t errlen);
+typedef struct oe_proxy_gen oe_proxy_gen_t;
+typedef void (*oe_proxy_decorate_cb)(h2o_pathconf_t *site_path, void *data); /* e.g. the server's logger */
+typedef void (*oe_proxy_gen_free_cb)(oe_config_t *cfg);
 
-/* The path configuration whose handlers serve site i (index into cfg->sites); NULL for
- * an unknown index. The server's router switches a request to it. */
-h2o_pathconf_t *oe_proxy_site_path(size_t i);
+/* Builds a generation for cfg (not in service yet). router is the listener's path (its MIME
+ * map is shared); decorate is called on each site's path. NULL with a message on failure. */
+oe_proxy_gen_t *oe_proxy_gen_build(h2o_globalconf_t *gc, h2o_pathconf_t *router, const oe_config_t *cfg,
+                                   oe_proxy_decorate_cb decorate, void *data, char *err, size_t errlen);
+/* Puts g in service (its pools too) and retires the previous one; free_cfg (may be NULL)
+ * frees g's configuration when g itself is freed. Main thread. */
+void oe_proxy_gen_publish(h2o_globalconf_t *gc, oe_proxy_gen_t *g, oe_proxy_gen_free_cb free_cfg);
+/* The generation in service. A worker may use it for the rest of its loop turn; holding it
+ * longer (a request, a WebSocket) takes oe_proxy_gen_hold() ... oe_proxy_gen_release(). */
+oe_proxy_gen_t *oe_proxy_gen_current(void);
+const oe_config_t *oe_proxy_gen_config(const oe_proxy_gen_t *g);
+uint64_t oe_proxy_gen_number(const oe_proxy_gen_t *g);
+h2o_pathconf_t *oe_proxy_gen_site_path(oe_proxy_gen_t *g, size_t i);
+oe_proxy_gen_t *oe_proxy_gen_of_path(h2o_pathconf_t *site_path);
+void oe_proxy_gen_hold(oe_proxy_gen_t *g);
+void oe_proxy_gen_release(oe_proxy_gen_t *g);
+/* Frees the retired generations nothing holds any more, once turned_after(retired_at_ms)
+ * says every worker has turned its loop since. Main thread. Returns how many are left. */
+size_t oe_proxy_gen_collect(uint64_t (*turned_after)(uint64_t ms));
 
 /* A worker thread that stops: frees what the proxy keeps per thread (spare response
  * buffers, idle upstream connections). Run the loop once more afterwards. */

@@ -48,12 +48,13 @@ struct oe_server {
     worker_t *workers;
     int state;
     int close_websockets; /* drain: end every WebSocket with 1001 */
+    h2o_pathconf_t *router; /* the HTTPS listener's path (generations are built against it) */
 };
 
 typedef struct {
-    h2o_handler_t super;
-    oe_server_t *srv;
-} route_handler_t;
+    h2o_logger_t super;
+    int site_path; /* on a site's path (the request held its generation) */
+} account_logger_t;
 
 /* Per-connection record, kept as the socket's on_close data for its whole life. */
 typedef struct conn_rec {
@@ -63,7 +64,9 @@ typedef struct conn_rec {
     struct timeval connected_at;
     h2o_socket_cb h2_read; /* libh2o's HTTP/2 read callback, wrapped by on_h2_read */
     oe_h2guard_t *h2guard; /* HTTP/2 flood budgets (NULL for HTTP/1) */
-    int sni_site;          /* the site the TLS server name names; -1: none or unknown */
+    char *sni;             /* the TLS server name (kept only when there are several sites) */
+    int sni_site;          /* the site it names in generation sni_gen; -1: none */
+    uint64_t sni_gen;
     unsigned in_handshake : 1;
     unsigned websocket : 1;
     unsigned cut : 1;
@@ -147,6 +150,19 @@ static h2o_iovec_t host_of(h2o_iovec_t a)
     return h2o_iovec_init(a.base, c != NULL ? (size_t)(c - a.base) : a.len);
 }
 
+/* The site the connection's TLS server name names in the configuration of generation gen
+ * (looked up again after a reload); -1 for none. */
+static int sni_site(const oe_config_t *cfg, conn_rec_t *rec, uint64_t gen)
+{
+    if (rec->sni == NULL)
+        return -1;
+    if (rec->sni_gen != gen) {
+        rec->sni_site = oe_config_site_for_host(cfg, rec->sni, strlen(rec->sni));
+        rec->sni_gen = gen;
+    }
+    return rec->sni_site;
+}
+
 /*
  * Which site serves the request (virtual hosting): its Host / :authority, exact names
  * before wildcards, else the default site. A request no site takes is never proxied: 421
@@ -154,9 +170,9 @@ static h2o_iovec_t host_of(h2o_iovec_t a)
  * site is not the one its connection's server name named gets 421 (no cross-site
  * requests over one connection; browsers retry on a new one). Returns the site or -1.
  */
-static int route(const oe_config_t *cfg, h2o_req_t *req, const conn_rec_t *rec)
+static int route(const oe_config_t *cfg, h2o_req_t *req, conn_rec_t *rec, uint64_t gen)
 {
-    int site = -1, sni = rec != NULL ? rec->sni_site : -1;
+    int site = -1, sni = rec != NULL ? sni_site(cfg, rec, gen) : -1;
     if (req->input.authority.base != NULL && req->input.authority.base != req->hostconf->authority.hostport.base) {
         h2o_iovec_t host = host_of(req->input.authority);
         site = oe_config_site_for_host(cfg, host.base, host.len);
@@ -178,11 +194,11 @@ static int route(const oe_config_t *cfg, h2o_req_t *req, const conn_rec_t *rec)
 }
 
 /* First on the HTTPS path: accounting, then the router hands the request to its site's
- * handlers (the proxy module's path for that site). */
+ * handlers in the configuration in service (the generation is held until the request is
+ * done: a reload does not change a request under way). */
 static int on_req_route(h2o_handler_t *self, h2o_req_t *req)
 {
-    oe_server_t *srv = ((route_handler_t *)self)->srv;
-    const oe_config_t *cfg = srv->cfg;
+    (void)self;
     oe_metrics_worker_t *m = oe_metrics_self();
     conn_rec_t *rec = conn_rec_of(req);
     oe_metrics_inc(&m->inflight_started, 1);
@@ -191,11 +207,14 @@ static int on_req_route(h2o_handler_t *self, h2o_req_t *req)
         rec->websocket = 1;
         oe_metrics_inc(&m->ws_opened, 1);
     }
+    oe_proxy_gen_t *gen = oe_proxy_gen_current();
+    const oe_config_t *cfg = oe_proxy_gen_config(gen);
     /* the one-site form (OTT's default) takes every name: no lookup */
-    int site = cfg->sites_count == 1 && cfg->default_site == 0 ? 0 : route(cfg, req, rec);
+    int site = cfg->sites_count == 1 && cfg->default_site == 0 ? 0 : route(cfg, req, rec, oe_proxy_gen_number(gen));
     if (site < 0)
         return 0;
-    req->pathconf = oe_proxy_site_path((size_t)site);
+    oe_proxy_gen_hold(gen);
+    req->pathconf = oe_proxy_gen_site_path(gen, (size_t)site);
     for (size_t i = 0; i < req->pathconf->handlers.size; i++)
         if (req->pathconf->handlers.entries[i]->on_req(req->pathconf->handlers.entries[i], req) == 0)
             return 0;
@@ -203,24 +222,41 @@ static int on_req_route(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
-/* Runs when a request is done (on the router's path and on every site's path). */
+/* Runs when a request is done, on the router's path (requests it answered itself) and on
+ * every site's path (the generation it held is let go). */
 static void on_log_account(h2o_logger_t *self, h2o_req_t *req)
 {
-    (void)self;
     oe_metrics_worker_t *m = oe_metrics_self();
     int status = req->res.status;
     int proto = req->version >= 0x200 ? OE_PROTO_HTTP2 : OE_PROTO_HTTP1;
     oe_metrics_inc(&m->requests[proto][status >= 100 && status < 600 ? status / 100 : 0], 1);
     oe_metrics_inc(&m->inflight_done, 1);
+    if (((account_logger_t *)self)->site_path)
+        oe_proxy_gen_release(oe_proxy_gen_of_path(req->pathconf));
 }
 
-/* The TLS server name of a handshake (tls calls this from inside it): which site it names. */
+/* The server's logger on each site path of a generation. */
+static void decorate_site_path(h2o_pathconf_t *pc, void *data)
+{
+    (void)data;
+    account_logger_t *l = (void *)h2o_create_logger(pc, sizeof(*l));
+    l->super.log_access = on_log_account;
+    l->site_path = 1;
+}
+
+/* The TLS server name of a handshake (tls calls this from inside it), kept for routing. In
+ * the one-site form nothing is kept: every name goes to the one site. */
 static void on_sni(h2o_socket_t *sock, const char *name)
 {
-    if (sock == NULL || sock->on_close.cb != on_sock_close || the_server == NULL)
+    if (sock == NULL || sock->on_close.cb != on_sock_close)
         return;
     conn_rec_t *rec = sock->on_close.data;
-    rec->sni_site = name != NULL ? oe_config_site_for_host(the_server->cfg, name, strlen(name)) : -1;
+    free(rec->sni);
+    rec->sni = NULL;
+    rec->sni_gen = 0;
+    const oe_config_t *cfg = oe_proxy_gen_config(oe_proxy_gen_current());
+    if (name != NULL && !(cfg->sites_count == 1 && cfg->default_site == 0))
+        rec->sni = strdup(name);
 }
 
 /* ---- accept path ------------------------------------------------------------------- */
@@ -300,6 +336,7 @@ static void on_sock_close(void *data)
     if (rec == watched)
         watched_closed = 1;
     free(rec->h2guard);
+    free(rec->sni);
     oe_metrics_worker_t *m = oe_metrics_self();
     if (h2o_timeout_is_linked(&rec->hs_timeout))
         h2o_timeout_unlink(&rec->hs_timeout);
@@ -472,18 +509,15 @@ int oe_server_start(oe_server_t *srv, char *err, size_t errlen)
 
     h2o_hostconf_t *https = h2o_config_register_host(&srv->gc, h2o_iovec_init(H2O_STRLIT("ott-edge-https")), 65535);
     h2o_pathconf_t *pc = h2o_config_register_path(https, "/", 0);
-    route_handler_t *router = (void *)h2o_create_handler(pc, sizeof(*router));
-    router->super.on_req = on_req_route;
-    router->srv = srv;
-    h2o_logger_t *acct_log = h2o_create_logger(pc, sizeof(*acct_log));
-    acct_log->log_access = on_log_account;
-    if (oe_proxy_setup(&srv->gc, pc, cfg, err, errlen) != 0)
+    h2o_handler_t *router = h2o_create_handler(pc, sizeof(*router));
+    router->on_req = on_req_route;
+    account_logger_t *acct_log = (void *)h2o_create_logger(pc, sizeof(*acct_log));
+    acct_log->super.log_access = on_log_account;
+    oe_proxy_gen_t *gen = oe_proxy_gen_build(&srv->gc, pc, cfg, decorate_site_path, NULL, err, errlen);
+    if (gen == NULL)
         return -1;
-    /* a request switched to its site's path is logged by that path's loggers */
-    for (size_t i = 0; i < cfg->sites_count; i++) {
-        h2o_logger_t *l = h2o_create_logger(oe_proxy_site_path(i), sizeof(*l));
-        l->log_access = on_log_account;
-    }
+    oe_proxy_gen_publish(&srv->gc, gen, NULL); /* the first configuration is main's */
+    srv->router = pc;
     oe_tls_set_sni_observer(on_sni);
     srv->hosts_https[0] = https;
 

@@ -21,7 +21,7 @@ struct oe_upstream_server {
     socklen_t addrlen;
 
     /* health (written by any thread: atomics, or the lock for the text) */
-    const char *site;
+    char *site; /* its site's name: a server is one site's (site + url name it) */
     int up;                  /* 1: requests may go here */
     int answered;            /* 1 once it answered (a probe or a request) */
     unsigned fails, oks;     /* in a row */
@@ -34,11 +34,12 @@ struct oe_upstream_server {
     /* counters */
     uint64_t requests, errors, active, websockets;
 
-    /* the active prober */
-    const char *health_path;
+    /* the active prober; the settings change on a reload (under lock) */
+    char health_path[256];
     uint64_t health_interval_ms;
     unsigned rise, fall;
     uint64_t next_probe_ms;
+    struct oe_upstream_server *next; /* in the registry of every server ever made */
 };
 
 #endif

@@ -34,9 +34,14 @@ struct oe_upstream_pool {
     size_t nring;
 };
 
-static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER; /* guards the list while it grows */
+/* The pools in service (the current configuration's), read by the prober, readiness,
+ * metrics and status under the lock; replaced as a whole by oe_upstream_pools_activate().
+ * Servers outlive pools: they are found again by site and URL when a reloaded configuration
+ * still lists them, so their health, counters and idle connections carry over. */
+static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
 static oe_upstream_pool_t *pools[MAX_POOLS];
 static size_t npools;
+static oe_upstream_server_t *registry; /* every server ever made (under pools_lock) */
 
 /* ---- hashing ------------------------------------------------------------------------- */
 
@@ -80,6 +85,36 @@ static int build_ring(oe_upstream_pool_t *p)
 
 /* ---- pools ---------------------------------------------------------------------------- */
 
+/* The server of site at a's URL: the one already known, or a new one. */
+static oe_upstream_server_t *server_for(const oe_site_t *site, const oe_upstream_addr_t *a, char *err, size_t errlen)
+{
+    oe_upstream_server_t *s;
+    pthread_mutex_lock(&pools_lock);
+    for (s = registry; s != NULL; s = s->next)
+        if (strcmp(s->site, site->name) == 0 && strcmp(s->url, a->url) == 0)
+            break;
+    if (s == NULL && (s = oe_upstream_server_new(a->url, a->host, a->port, err, errlen)) != NULL) {
+        if ((s->site = strdup(site->name)) == NULL) {
+            snprintf(err, errlen, "upstream pool: out of memory");
+            pthread_mutex_unlock(&pools_lock);
+            return NULL; /* (the half-made server is not registered; a few bytes) */
+        }
+        s->up = 1; /* until shown otherwise: requests flow at once; /readyz waits for an answer */
+        s->next = registry;
+        registry = s;
+    }
+    pthread_mutex_unlock(&pools_lock);
+    if (s == NULL)
+        return NULL;
+    pthread_mutex_lock(&s->lock);
+    snprintf(s->health_path, sizeof(s->health_path), "%s", site->proxy.health_path);
+    s->health_interval_ms = site->proxy.health_interval_ms;
+    s->rise = site->proxy.health_rise > 0 ? site->proxy.health_rise : 1;
+    s->fall = site->proxy.health_fall > 0 ? site->proxy.health_fall : 1;
+    pthread_mutex_unlock(&s->lock);
+    return s;
+}
+
 oe_upstream_pool_t *oe_upstream_pool_new(const oe_site_t *site, char *err, size_t errlen)
 {
     oe_upstream_pool_t *p = calloc(1, sizeof(*p));
@@ -91,39 +126,39 @@ oe_upstream_pool_t *oe_upstream_pool_new(const oe_site_t *site, char *err, size_
     }
     p->balance = site->balance;
     for (size_t i = 0; i < site->upstreams_count; i++) {
-        const oe_upstream_addr_t *a = &site->upstreams[i];
-        oe_upstream_server_t *s = oe_upstream_server_new(a->url, a->host, a->port, err, errlen);
+        oe_upstream_server_t *s = server_for(site, &site->upstreams[i], err, errlen);
         if (s == NULL)
             goto fail;
-        s->site = p->site;
-        s->up = 1; /* until shown otherwise: requests flow at once; /readyz waits for an answer */
-        s->health_path = site->proxy.health_path;
-        s->health_interval_ms = site->proxy.health_interval_ms;
-        s->rise = site->proxy.health_rise > 0 ? site->proxy.health_rise : 1;
-        s->fall = site->proxy.health_fall > 0 ? site->proxy.health_fall : 1;
         p->servers[p->nservers++] = s;
     }
     if (p->balance == OE_BALANCE_HASH && build_ring(p) != 0)
         goto nomem;
-    pthread_mutex_lock(&pools_lock);
-    if (npools == MAX_POOLS) {
-        pthread_mutex_unlock(&pools_lock);
-        snprintf(err, errlen, "too many sites (at most %d)", MAX_POOLS);
-        goto fail;
-    }
-    __atomic_store_n(&pools[npools], p, __ATOMIC_RELEASE);
-    __atomic_store_n(&npools, npools + 1, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&pools_lock);
     return p;
 nomem:
     snprintf(err, errlen, "upstream pool: out of memory");
 fail:
-    if (p != NULL) {
-        free(p->ring);
-        free(p->site);
-    }
-    free(p);
+    oe_upstream_pool_free(p);
     return NULL;
+}
+
+void oe_upstream_pool_free(oe_upstream_pool_t *p)
+{
+    if (p == NULL)
+        return;
+    free(p->ring);
+    free(p->site);
+    free(p);
+}
+
+int oe_upstream_pools_activate(oe_upstream_pool_t *const *list, size_t n)
+{
+    if (n > MAX_POOLS)
+        return -1;
+    pthread_mutex_lock(&pools_lock);
+    memcpy(pools, list, n * sizeof(*list));
+    npools = n;
+    pthread_mutex_unlock(&pools_lock);
+    return 0;
 }
 
 size_t oe_upstream_pool_size(const oe_upstream_pool_t *pool)
@@ -276,9 +311,13 @@ static int stop_requested;
 
 static void probe(oe_upstream_server_t *s)
 {
+    char path[sizeof(s->health_path)];
+    pthread_mutex_lock(&s->lock);
+    memcpy(path, s->health_path, sizeof(path));
+    pthread_mutex_unlock(&s->lock);
     oe_httpget_req_t req = {.host = s->host,
                             .port = s->port,
-                            .path = s->health_path,
+                            .path = path,
                             .user_agent = "ott-edge-health/" OE_VERSION,
                             .head_only = 1,
                             .timeout_ms = PROBE_TIMEOUT_MS,
@@ -291,33 +330,45 @@ static void probe(oe_upstream_server_t *s)
         return;
     }
     if (rc == OE_HTTPGET_OK)
-        snprintf(why, sizeof(why), "health check %s answered %d", s->health_path, resp.status);
+        snprintf(why, sizeof(why), "health check %s answered %d", path, resp.status);
     else
-        snprintf(why, sizeof(why), "health check %s: %s", s->health_path, e);
+        snprintf(why, sizeof(why), "health check %s: %s", path, e);
     record(s, 0, why, 0);
 }
 
+/* The servers in service now (pointers stay valid: servers are never freed). */
+static size_t active_servers(oe_upstream_server_t **out, size_t max)
+{
+    size_t k = 0;
+    pthread_mutex_lock(&pools_lock);
+    for (size_t i = 0; i < npools; i++)
+        for (size_t j = 0; j < pools[i]->nservers && k < max; j++)
+            out[k++] = pools[i]->servers[j];
+    pthread_mutex_unlock(&pools_lock);
+    return k;
+}
+
+#define MAX_ACTIVE (MAX_POOLS * OE_UPSTREAM_MAX_SERVERS)
+
 static void *prober_main(void *arg)
 {
+    static oe_upstream_server_t *list[MAX_ACTIVE];
     (void)arg;
     pthread_mutex_lock(&stop_lock);
     while (!stop_requested) {
         pthread_mutex_unlock(&stop_lock);
         uint64_t now = oe_util_now_ms(), wake = now + 1000;
-        size_t n = __atomic_load_n(&npools, __ATOMIC_ACQUIRE);
-        for (size_t i = 0; i < n; i++) {
-            oe_upstream_pool_t *p = __atomic_load_n(&pools[i], __ATOMIC_ACQUIRE);
-            for (size_t k = 0; k < p->nservers; k++) {
-                oe_upstream_server_t *s = p->servers[k];
-                if (s->next_probe_ms <= now) {
-                    probe(s);
-                    now = oe_util_now_ms();
-                    s->next_probe_ms = now + s->health_interval_ms;
-                }
-                settle(s, now);
-                if (s->next_probe_ms < wake)
-                    wake = s->next_probe_ms;
+        size_t n = active_servers(list, MAX_ACTIVE);
+        for (size_t k = 0; k < n; k++) {
+            oe_upstream_server_t *s = list[k];
+            if (s->next_probe_ms <= now) {
+                probe(s);
+                now = oe_util_now_ms();
+                s->next_probe_ms = now + s->health_interval_ms;
             }
+            settle(s, now);
+            if (s->next_probe_ms < wake)
+                wake = s->next_probe_ms;
         }
         pthread_mutex_lock(&stop_lock);
         now = oe_util_now_ms();
@@ -367,9 +418,10 @@ void oe_upstream_prober_stop(void)
 int oe_upstream_ready(const char **reason)
 {
     static __thread char why[200];
-    size_t n = __atomic_load_n(&npools, __ATOMIC_ACQUIRE);
+    pthread_mutex_lock(&pools_lock);
+    size_t n = npools;
     for (size_t i = 0; i < n; i++) {
-        oe_upstream_pool_t *p = __atomic_load_n(&pools[i], __ATOMIC_ACQUIRE);
+        oe_upstream_pool_t *p = pools[i];
         int any = 0, answered = 0;
         for (size_t k = 0; k < p->nservers && !any; k++) {
             oe_upstream_server_t *s = p->servers[k];
@@ -380,18 +432,21 @@ int oe_upstream_ready(const char **reason)
             snprintf(why, sizeof(why), n > 1 ? "site %s: %s" : "%s%s", n > 1 ? p->site : "",
                      answered ? "upstream is not answering" : "upstream has not answered yet");
             *reason = why;
+            pthread_mutex_unlock(&pools_lock);
             return 0;
         }
     }
+    pthread_mutex_unlock(&pools_lock);
     *reason = "";
     return 1;
 }
 
 size_t oe_upstream_status(oe_upstream_status_t *out, size_t max)
 {
-    size_t n = __atomic_load_n(&npools, __ATOMIC_ACQUIRE), k = 0;
-    for (size_t i = 0; i < n; i++) {
-        oe_upstream_pool_t *p = __atomic_load_n(&pools[i], __ATOMIC_ACQUIRE);
+    size_t k = 0;
+    pthread_mutex_lock(&pools_lock);
+    for (size_t i = 0; i < npools; i++) {
+        oe_upstream_pool_t *p = pools[i];
         for (size_t j = 0; j < p->nservers && k < max; j++, k++) {
             oe_upstream_server_t *s = p->servers[j];
             oe_upstream_status_t *o = &out[k];
@@ -409,6 +464,7 @@ size_t oe_upstream_status(oe_upstream_status_t *out, size_t max)
             pthread_mutex_unlock(&s->lock);
         }
     }
+    pthread_mutex_unlock(&pools_lock);
     return k;
 }
 
@@ -427,12 +483,12 @@ void oe_upstream_metrics(void *data, oe_metrics_out_t *o)
         {"ott_edge_upstream_server_websockets", OE_METRICS_GAUGE, "WebSockets open to the upstream server."},
     };
     (void)data;
-    size_t n = __atomic_load_n(&npools, __ATOMIC_ACQUIRE);
+    pthread_mutex_lock(&pools_lock);
     for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
         if (oe_metrics_family(o, fams[f].name, fams[f].type, fams[f].help) != 0)
             continue;
-        for (size_t i = 0; i < n; i++) {
-            oe_upstream_pool_t *p = __atomic_load_n(&pools[i], __ATOMIC_ACQUIRE);
+        for (size_t i = 0; i < npools; i++) {
+            oe_upstream_pool_t *p = pools[i];
             for (size_t j = 0; j < p->nservers; j++) {
                 oe_upstream_server_t *s = p->servers[j];
                 const uint64_t v[] = {
@@ -443,4 +499,5 @@ void oe_upstream_metrics(void *data, oe_metrics_out_t *o)
             }
         }
     }
+    pthread_mutex_unlock(&pools_lock);
 }

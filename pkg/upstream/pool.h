@@ -24,9 +24,15 @@
 
 typedef struct oe_upstream_pool oe_upstream_pool_t;
 
-/* Builds the pool of site (its servers from site->upstreams). Pools live until the
- * process ends; they are listed for the prober, readiness, metrics and status. */
+/* Builds the pool of site (its servers from site->upstreams: a server this site already
+ * had under the same URL is the same object, with its health, counters and idle
+ * connections). Not in service until activated. */
 oe_upstream_pool_t *oe_upstream_pool_new(const oe_site_t *site, char *err, size_t errlen);
+/* Frees a pool no longer in service and no longer used by any request (its servers stay). */
+void oe_upstream_pool_free(oe_upstream_pool_t *pool);
+/* Puts exactly these pools in service (the prober, readiness, metrics and status follow
+ * them); the previous list is forgotten. Returns -1 when there are too many. */
+int oe_upstream_pools_activate(oe_upstream_pool_t *const *pools, size_t n);
 
 /*
  * A server for one request: a healthy one not in `tried` (bit i = server i), chosen by
