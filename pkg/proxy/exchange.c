@@ -12,7 +12,7 @@
 #include "loop/loop.h"
 #include "metrics/metrics.h"
 #include "phr.h"
-#include "proxy/proxy.h"
+#include "proxy/internal.h"
 #include "tunnel/tunnel.h"
 
 #define MAX_RESPONSE_HEADERS 100

@@ -13,6 +13,7 @@
 #include "metrics/metrics.h"
 #include "proxy/exchange.h"
 #include "proxy/forwarded.h"
+#include "proxy/internal.h"
 #include "upstream/pool.h"
 #include "upstream/upstream.h"
 
@@ -26,6 +27,12 @@ typedef struct site_rt {
     oe_proxy_target_t target;
     h2o_iovec_t real_ip_header; /* lower-cased; len 0 when unset */
 } site_rt_t;
+
+/* A generation's payload: its sites. */
+typedef struct {
+    site_rt_t *rt;
+    size_t n;
+} sites_t;
 
 typedef struct {
     h2o_handler_t super;
@@ -41,29 +48,6 @@ typedef struct {
     h2o_logger_t super;
     site_rt_t *rt;
 } access_logger_t;
-
-/*
- * A generation: everything built from one configuration. The router takes the current one
- * for each request; a request or a WebSocket holds it (a per-worker count, written only by
- * its worker) until it ends, so a reload never changes what is already under way. A
- * retired generation is freed once every worker has turned its loop since (none can be
- * about to take it) and nothing holds it.
- */
-struct oe_proxy_gen {
-    uint64_t number;
-    const oe_config_t *cfg;
-    oe_proxy_gen_free_cb free_cfg;
-    site_rt_t *sites;
-    size_t nsites;
-    uint64_t refs[OE_METRICS_MAX_WORKERS]; /* each written by its worker only */
-    uint64_t refs_other;                   /* other threads (atomic) */
-    uint64_t retired_at_ms;                /* 0 while in service */
-    struct oe_proxy_gen *next_retired;
-};
-
-static oe_proxy_gen_t *current;  /* read by any thread (atomic), written by the main thread */
-static oe_proxy_gen_t *retired;  /* the main thread's */
-static uint64_t generations;
 
 /* ---- requests --------------------------------------------------------------------- */
 
@@ -215,46 +199,6 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
 
 /* ---- responses -------------------------------------------------------------------- */
 
-static int wants_json(h2o_req_t *req)
-{
-    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT, -1);
-    if (i == -1)
-        return 0;
-    h2o_iovec_t v = req->headers.entries[i].value;
-    return h2o_strstr(v.base, v.len, H2O_STRLIT("json")) != SIZE_MAX &&
-           h2o_strstr(v.base, v.len, H2O_STRLIT("text/html")) == SIZE_MAX;
-}
-
-static h2o_iovec_t error_body(h2o_req_t *req, int status, const char *reason, const char *message, int *json)
-{
-    char buf[512];
-    int n;
-    *json = wants_json(req);
-    if (*json)
-        n = snprintf(buf, sizeof(buf), "{\"status\":%d,\"error\":\"%s\",\"message\":\"%s\"}\n", status, reason,
-                     message);
-    else
-        n = snprintf(buf, sizeof(buf),
-                     "<!doctype html><html><head><meta charset=\"utf-8\"><title>%d %s</title></head>"
-                     "<body><h1>%d %s</h1><p>%s</p><hr><p>ott-edge</p></body></html>\n",
-                     status, reason, status, reason, message);
-    return h2o_strdup(&req->pool, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
-
-void oe_proxy_send_error(h2o_req_t *req, int status, const char *reason, const char *message)
-{
-    int json;
-    h2o_iovec_t body = error_body(req, status, reason, message, &json);
-    req->res.status = status;
-    req->res.reason = reason;
-    req->res.content_length = body.len;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                   json ? "application/json" : "text/html; charset=utf-8",
-                   json ? sizeof("application/json") - 1 : sizeof("text/html; charset=utf-8") - 1);
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
-    h2o_send_inline(req, body.base, body.len);
-}
-
 static void on_setup_ostream(h2o_filter_t *_self, h2o_req_t *req, h2o_ostream_t **slot)
 {
     const char *hsts = ((resp_filter_t *)_self)->rt->site->hsts;
@@ -357,40 +301,42 @@ static int setup_site(site_rt_t *rt, h2o_globalconf_t *gc, h2o_pathconf_t *route
     return 0;
 }
 
-static void gen_free(oe_proxy_gen_t *g)
+/* Frees a generation's sites (gen.c calls it when the generation is freed). */
+static void free_sites(void *data)
 {
-    for (size_t i = 0; i < g->nsites; i++) {
-        h2o_config_dispose_pathconf(&g->sites[i].pathconf);
-        oe_upstream_pool_free(g->sites[i].target.pool);
-        free(g->sites[i].real_ip_header.base);
+    sites_t *ss = data;
+    for (size_t i = 0; i < ss->n; i++) {
+        h2o_config_dispose_pathconf(&ss->rt[i].pathconf);
+        oe_upstream_pool_free(ss->rt[i].target.pool);
+        free(ss->rt[i].real_ip_header.base);
     }
-    free(g->sites);
-    if (g->free_cfg != NULL)
-        g->free_cfg((oe_config_t *)g->cfg);
-    free(g);
+    free(ss->rt);
+    free(ss);
 }
 
 oe_proxy_gen_t *oe_proxy_gen_build(h2o_globalconf_t *gc, h2o_pathconf_t *router, const oe_config_t *cfg,
                                    oe_proxy_decorate_cb decorate, void *data, char *err, size_t errlen)
 {
-    oe_proxy_gen_t *g = calloc(1, sizeof(*g));
-    if (g == NULL || (g->sites = calloc(cfg->sites_count, sizeof(*g->sites))) == NULL) {
+    sites_t *ss = calloc(1, sizeof(*ss));
+    oe_proxy_gen_t *g = NULL;
+    if (ss == NULL || (ss->rt = calloc(cfg->sites_count, sizeof(*ss->rt))) == NULL ||
+        (g = oe_proxy_gen_new(cfg, ss, free_sites)) == NULL) {
         snprintf(err, errlen, "proxy: out of memory");
-        free(g);
+        if (ss != NULL)
+            free(ss->rt);
+        free(ss);
         return NULL;
     }
-    g->cfg = cfg;
     for (size_t i = 0; i < cfg->sites_count; i++) {
-        site_rt_t *rt = &g->sites[i];
+        site_rt_t *rt = &ss->rt[i];
         rt->gen = g;
         rt->cfg = cfg;
         rt->site = &cfg->sites[i];
+        ss->n = i + 1;
         if (setup_site(rt, gc, router, err, errlen) != 0) {
-            g->nsites = i + 1;
-            gen_free(g);
+            oe_proxy_gen_discard(g);
             return NULL;
         }
-        g->nsites++;
         if (decorate != NULL)
             decorate(&rt->pathconf, data);
     }
@@ -400,91 +346,34 @@ oe_proxy_gen_t *oe_proxy_gen_build(h2o_globalconf_t *gc, h2o_pathconf_t *router,
 void oe_proxy_gen_publish(h2o_globalconf_t *gc, oe_proxy_gen_t *g, oe_proxy_gen_free_cb free_cfg)
 {
     static int once;
+    sites_t *ss = oe_proxy_gen_payload(g);
     oe_upstream_pool_t *pools[OE_CONFIG_MAX_SITES];
     size_t n = 0, body = 0;
-    g->free_cfg = free_cfg;
-    g->number = ++generations;
-    for (size_t i = 0; i < g->nsites && n < OE_CONFIG_MAX_SITES; i++) {
-        pools[n++] = g->sites[i].target.pool;
-        if (g->sites[i].site->proxy.max_body_size > body)
-            body = g->sites[i].site->proxy.max_body_size;
+    for (size_t i = 0; i < ss->n && n < OE_CONFIG_MAX_SITES; i++) {
+        pools[n++] = ss->rt[i].target.pool;
+        if (ss->rt[i].site->proxy.max_body_size > body)
+            body = ss->rt[i].site->proxy.max_body_size;
     }
-    oe_tcp_keepalive_t ka = oe_config_tcp_keepalive(g->cfg);
+    oe_tcp_keepalive_t ka = oe_config_tcp_keepalive(oe_proxy_gen_config(g));
     oe_upstream_configure(&ka);
     /* libh2o reads request bodies up to this (one word, read per request); each site's
      * own limit is checked in on_req */
     __atomic_store_n(&gc->max_request_entity_size, body, __ATOMIC_RELAXED);
     oe_upstream_pools_activate(pools, n);
-    oe_proxy_gen_t *old = __atomic_exchange_n(&current, g, __ATOMIC_ACQ_REL);
-    if (old != NULL) {
-        old->retired_at_ms = oe_util_now_ms();
-        old->next_retired = retired;
-        retired = old;
-    }
+    oe_proxy_gen_swap(g, free_cfg);
     if (!once) {
         oe_metrics_add_section(oe_upstream_metrics, NULL);
         once = 1;
     }
 }
 
-oe_proxy_gen_t *oe_proxy_gen_current(void)
-{
-    return __atomic_load_n(&current, __ATOMIC_ACQUIRE);
-}
-
-const oe_config_t *oe_proxy_gen_config(const oe_proxy_gen_t *g)
-{
-    return g->cfg;
-}
-
-uint64_t oe_proxy_gen_number(const oe_proxy_gen_t *g)
-{
-    return g->number;
-}
-
 h2o_pathconf_t *oe_proxy_gen_site_path(oe_proxy_gen_t *g, size_t i)
 {
-    return i < g->nsites ? &g->sites[i].pathconf : NULL;
-}
-
-void oe_proxy_gen_hold(oe_proxy_gen_t *g)
-{
-    int w = oe_metrics_thread_index();
-    if (w >= 0)
-        __atomic_store_n(&g->refs[w], __atomic_load_n(&g->refs[w], __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
-    else
-        __atomic_add_fetch(&g->refs_other, 1, __ATOMIC_ACQ_REL);
-}
-
-void oe_proxy_gen_release(oe_proxy_gen_t *g)
-{
-    int w = oe_metrics_thread_index();
-    if (w >= 0)
-        __atomic_store_n(&g->refs[w], __atomic_load_n(&g->refs[w], __ATOMIC_RELAXED) - 1, __ATOMIC_RELEASE);
-    else
-        __atomic_sub_fetch(&g->refs_other, 1, __ATOMIC_ACQ_REL);
+    sites_t *ss = oe_proxy_gen_payload(g);
+    return i < ss->n ? &ss->rt[i].pathconf : NULL;
 }
 
 oe_proxy_gen_t *oe_proxy_gen_of_path(h2o_pathconf_t *pc)
 {
     return H2O_STRUCT_FROM_MEMBER(site_rt_t, pathconf, pc)->gen;
-}
-
-size_t oe_proxy_gen_collect(uint64_t (*turned_after)(uint64_t ms))
-{
-    size_t left = 0;
-    for (oe_proxy_gen_t **p = &retired; *p != NULL;) {
-        oe_proxy_gen_t *g = *p;
-        uint64_t held = __atomic_load_n(&g->refs_other, __ATOMIC_ACQUIRE);
-        for (unsigned w = 0; w < OE_METRICS_MAX_WORKERS; w++)
-            held += __atomic_load_n(&g->refs[w], __ATOMIC_ACQUIRE);
-        if (held == 0 && turned_after(g->retired_at_ms)) {
-            *p = g->next_retired;
-            gen_free(g);
-        } else {
-            p = &g->next_retired;
-            left++;
-        }
-    }
-    return left;
 }

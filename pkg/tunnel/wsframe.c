@@ -1,5 +1,5 @@
 /* wsframe — following WebSocket frame boundaries (RFC 6455 §5.2); see tunnel.h. */
-#include "tunnel/tunnel.h"
+#include "tunnel/wsframe.h"
 
 /* Header length once its first two bytes are known. */
 static size_t header_len(const uint8_t *h)
