@@ -12,12 +12,20 @@
 # exercises every step of this stage.
 FROM debian:bookworm-slim AS build
 WORKDIR /src
-COPY tools/ tools/
+# Only the two scripts the build runs: editing another script in tools/ must not redo the
+# package install or the compile.
+COPY tools/deps.sh tools/deps.sh
 RUN tools/deps.sh build && rm -rf /var/lib/apt/lists/*
+COPY tools/build.sh tools/build.sh
 COPY CMakeLists.txt ./
 COPY cmd/ cmd/
 COPY pkg/ pkg/
-COPY tests/ tests/
+# CMake reads tests/CMakeLists.txt and builds the unit tests; the rest of tests/ (integration
+# tests, benchmarks) stays out, so editing a test does not invalidate the compile layer.
+COPY tests/CMakeLists.txt tests/
+COPY tests/unit/ tests/unit/
+# deploy/single-container/Dockerfile repeats these build-stage lines word for word, so a
+# build of both images compiles once (the layers are shared).
 RUN tools/build.sh /src/build \
     && mkdir -p /out \
     && install -m 0755 -s build/ott-edge /out/ott-edge \
@@ -27,14 +35,20 @@ RUN tools/build.sh /src/build \
 FROM debian:bookworm-slim
 
 # Only the shared libraries the binary loads (tools/deps.sh runtime: libh2o-evloop0.13,
-# libssl3, libyaml-0-2, libcurl4, libjansson4, ca-certificates), plus libcap2-bin for the
-# setcap below. The user gets a fixed uid so volume ownership is predictable.
+# libssl3, libyaml-0-2, libcurl4, libjansson4, libbrotli1, ca-certificates, and whatever
+# that list grows to), plus libcap2-bin for the setcap below. The same RUN removes what apt
+# leaves behind -- its package caches (/var/cache/apt/*.bin, ~80 MB), downloaded .debs,
+# lists, logs and the -old backups of debconf and dpkg: this must not rely on the base
+# image's apt config (the official image's docker-clean hook), which other bases lack.
+# The user gets a fixed uid so volume ownership is predictable.
 COPY tools/deps.sh /tmp/tools/deps.sh
 RUN /tmp/tools/deps.sh runtime \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libcap2-bin >/dev/null \
-    && rm -rf /var/lib/apt/lists/* /tmp/tools \
+    && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends libcap2-bin >/dev/null \
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old /var/lib/dpkg/*-old \
+       /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log /tmp/tools \
     && groupadd --system --gid 10001 ott-edge \
-    && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/ott-edge --no-create-home \
+    && useradd --system --no-log-init --uid 10001 --gid 10001 --home-dir /var/lib/ott-edge --no-create-home \
        --shell /usr/sbin/nologin ott-edge \
     && install -d -o 10001 -g 10001 -m 0700 /var/lib/ott-edge \
     && install -d -m 0755 /etc/ott-edge

@@ -20,8 +20,9 @@
 //       debian:bookworm-slim, non-root, with the volume, ports, STOPSIGNAL, HEALTHCHECK;
 //       every COPY source exists and is not excluded by .dockerignore.
 //   node wiring.mjs single-dockerfile deploy/single-container/Dockerfile .dockerignore
-//       OTT's image as the base, ENTRYPOINT ["ott-edge", "--"] + OTT's command as CMD,
-//       and the same COPY/.dockerignore checks (the build context is the repository root).
+//       OTT's image as the base (a global ARG default counts), ENTRYPOINT ["ott-edge", "--"]
+//       + OTT's command as CMD, a build stage identical to ./Dockerfile's (shared build
+//       cache), and the same COPY/.dockerignore checks (the build context is the repo root).
 //   node wiring.mjs systemd UNIT
 //       the hardening the deploy docs promise is present.
 //
@@ -217,11 +218,17 @@ function dockerStages(file) {
     const text = fs.readFileSync(file, 'utf8').replace(/\\\n/g, ' ');
     const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     const stages = [];
+    const globalArgs = {}; // ARG NAME=default before the first FROM: usable in FROM lines
     for (const l of lines) {
         const [ins, ...rest] = l.split(/\s+/);
         const arg = rest.join(' ');
-        if (/^FROM$/i.test(ins)) stages.push({ from: rest[0], name: /\bAS\s+(\S+)/i.exec(arg)?.[1], lines: [] });
-        else if (stages.length) stages.at(-1).lines.push({ ins: ins.toUpperCase(), arg });
+        if (/^ARG$/i.test(ins) && !stages.length) {
+            const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?/.exec(arg);
+            if (m) globalArgs[m[1]] = m[2] ?? '';
+        } else if (/^FROM$/i.test(ins)) {
+            const from = rest[0].replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_, n) => globalArgs[n] ?? '');
+            stages.push({ from, name: /\bAS\s+(\S+)/i.exec(arg)?.[1], lines: [] });
+        } else if (stages.length) stages.at(-1).lines.push({ ins: ins.toUpperCase(), arg });
     }
     return stages;
 }
@@ -287,6 +294,14 @@ function checkSingleDockerfile(file, ignoreFile) {
     need(/ott-edge",\s*"healthcheck"/.test(get('HEALTHCHECK')), 'single-container: HEALTHCHECK with ott-edge healthcheck');
     need(/tools\/deps\.sh build\b/.test(stages[0].lines.map((l) => l.arg).join(' ')) && /tools\/build\.sh\b/.test(stages[0].lines.map((l) => l.arg).join(' ')),
         'single-container: build stage must run tools/deps.sh build and tools/build.sh');
+    // Its build stage repeats the main Dockerfile's word for word, so that building both
+    // images compiles once (shared layers; tools/containers.sh builds both).
+    const mainFile = path.join(root, 'Dockerfile');
+    if (fs.existsSync(mainFile)) {
+        const key = (st) => [st.from, ...st.lines.map((l) => `${l.ins} ${l.arg}`)].join('\n');
+        need(key(dockerStages(mainFile)[0]) === key(stages[0]),
+            'single-container: the build stage must repeat the build stage of ./Dockerfile exactly (shared build cache)');
+    }
     checkCopies(stages, root, ignoreFile, 'single-container');
 }
 
