@@ -135,8 +135,6 @@ for t in curl openssl pebble pebble-challtestsrv node python3; do
 done
 [ -d tests/node_modules/ws ] || (cd tests && npm ci --no-audit --no-fund --silent) || exit 1
 
-ip netns add "$ns" && inns ip link set lo up || { echo "containers: cannot make a network namespace" >&2; exit 1; }
-
 # Can podman run a container here at all? A rootfs holding only /bin/true and its libraries.
 probe=$work/probe
 mkdir -p "$probe/bin"
@@ -144,11 +142,12 @@ cp /bin/true "$probe/bin/"
 for lib in $(ldd /bin/true | awk '/\// {print ($3 ~ /^\//) ? $3 : $1}'); do
     mkdir -p "$probe$(dirname "$lib")" && cp -L "$lib" "$probe$lib"
 done
-if ! pm run --rm --network none --rootfs "$probe" /bin/true >"$work/probe.log" 2>&1; then
+if ! podman run --rm --network none --rootfs "$probe" /bin/true >"$work/probe.log" 2>&1; then
     echo "containers: SKIP: podman cannot run a container on this machine:"
     sed 's/^/  /' "$work/probe.log" | tail -5
     exit 0
 fi
+ip netns add "$ns" && inns ip link set lo up || { echo "containers: cannot make a network namespace" >&2; exit 1; }
 
 # ---------------------------------------------------------------------------- base image
 # The name the Dockerfiles ask for. No registry: Debian's own packages, through
