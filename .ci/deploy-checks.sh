@@ -125,12 +125,17 @@ bundle_run() {
         sleep 0.1
     done
     "$bin" healthcheck --admin "127.0.0.1:$3" || { cat "$work/chroot.log"; return 1; }
+    # the ACME thread's first attempt (it fails at once: nothing listens on port 9)
+    for i in $(seq 50); do
+        grep -q 'acme_failed\|acme_next_attempt\|startup_failed' "$work/chroot.log" && break
+        sleep 0.1
+    done
     kill -TERM "$edge_pid"
     for i in $(seq 100); do kill -0 "$edge_pid" 2>/dev/null || break; sleep 0.1; done
     wait "$edge_pid"; local rc=$?
     edge_pid=""
     [ "$rc" -eq 0 ] || { echo "exit $rc"; cat "$work/chroot.log"; return 1; }
-    grep -q 'acme_order_start\|acme_failed\|acme_next_attempt' "$work/chroot.log" || { echo "ACME did not run:"; cat "$work/chroot.log"; return 1; }
+    grep -q 'acme_failed\|acme_next_attempt' "$work/chroot.log" || { echo "ACME did not run:"; cat "$work/chroot.log"; return 1; }
     ! grep -q 'startup_failed\|cannot load libcurl' "$work/chroot.log" || { cat "$work/chroot.log"; return 1; }
 }
 check "single-container: the bundled binary serves (TLS, admin), loads libcurl for ACME and drains in an empty chroot" bundle_run
