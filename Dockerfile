@@ -9,19 +9,19 @@
 
 # ---------------------------------------------------------------------------- build stage
 # The build dependencies come from tools/deps.sh, as everywhere else; CI builds and runs this
-# image (tools/containers.sh). Only deps.sh is copied from tools/: editing another script
-# must not redo the package install or the compile.
+# image (tools/containers.sh). deps.sh is copied alone first, so that editing another file
+# does not redo the package install; the build then gets all of tools/ and tests/ (CMake
+# reads files there, e.g. tools/embed.cmake) but compiles only the ott-edge target: CI
+# compiles and runs the tests elsewhere.
 FROM debian:bookworm-slim AS build
 WORKDIR /src
 COPY tools/deps.sh tools/deps.sh
 RUN tools/deps.sh build && rm -rf /var/lib/apt/lists/*
+COPY tools/ tools/
 COPY CMakeLists.txt ./
 COPY cmd/ cmd/
 COPY pkg/ pkg/
-# CMake reads tests/CMakeLists.txt; the tests themselves stay out (only the ott-edge target
-# is built: CI compiles and runs the tests elsewhere), so editing a test keeps the compile
-# layer cached.
-COPY tests/CMakeLists.txt tests/
+COPY tests/ tests/
 # deploy/single-container/Dockerfile repeats these build-stage lines word for word, so a
 # build of both images compiles once (the layers are shared).
 RUN cmake -S . -B build -DOE_WERROR=ON >/dev/null && cmake --build build --target ott-edge -j"$(nproc)" \

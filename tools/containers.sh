@@ -224,10 +224,11 @@ build_standins() {
     done
 }
 # The ott-edge image and the stand-ins build side by side, the stand-ins at a lower CPU
-# priority (the image is on the critical path: its checks start as soon as it is built);
-# --jobs 2 runs its runtime stage's apt beside the compile. The single-container image
-# builds after both (it reuses the compile: same build stage).
-build edge "$work/build-edge.log" --jobs 2 -t "$edge_img" -f Dockerfile . &
+# priority (the image is on the critical path: its checks start as soon as it is built).
+# The single-container image builds after both (it reuses the compile: same build stage).
+# (Not --jobs 2: buildah 1.28 then ran the runtime stage's COPY --from=build before the
+# build stage had finished.)
+build edge "$work/build-edge.log" -t "$edge_img" -f Dockerfile . &
 edge_job=$!
 build_standins &
 standin_job=$!
