@@ -32,7 +32,7 @@
 # run a container on this machine at all.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 
 if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then exec sudo -n --preserve-env=OTT_EDGE_CT_REBASE,OTT_EDGE_CT_NO_CACHE,OTT_EDGE_CT_KEEP "$0" "$@"; fi
