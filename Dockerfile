@@ -30,7 +30,10 @@ RUN cmake -S . -B build -DOE_WERROR=ON >/dev/null && cmake --build build --targe
     && /out/ott-edge --version
 
 # -------------------------------------------------------------------------- runtime stage
-FROM debian:bookworm-slim
+# Its packages are a stage of their own: it does not depend on the build stage, so a builder
+# can make it alongside (BuildKit does; tools/containers.sh builds --target runtime-base
+# beside the full build for buildah, which builds stages one after the other).
+FROM debian:bookworm-slim AS runtime-base
 
 # Only the shared libraries the binary loads (tools/deps.sh runtime: libh2o-evloop0.13,
 # libssl3, libyaml-0-2, libcurl4, libjansson4, libbrotli1, ca-certificates, and whatever
@@ -51,6 +54,7 @@ RUN /tmp/tools/deps.sh runtime \
     && install -d -o 10001 -g 10001 -m 0700 /var/lib/ott-edge \
     && install -d -m 0755 /etc/ott-edge
 
+FROM runtime-base
 # Binding 80 and 443 as uid 10001: the binary carries the file capability
 # cap_net_bind_service (and nothing else). It is set here, in the final stage, because
 # COPY --from does not reliably keep the security.capability xattr across stages

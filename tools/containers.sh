@@ -96,9 +96,11 @@ trap 'exit 130' INT TERM
 
 passed=0 failed=0
 summary=()
-ok() { passed=$((passed + 1)); summary+=("PASS  $1"); echo "PASS  $1"; }
+# the live lines carry the time since the start (where a slow machine spends it)
+at() { echo "[$(($(date +%s) - t_start)) s]"; }
+ok() { passed=$((passed + 1)); summary+=("PASS  $1"); echo "PASS  $1 $(at)"; }
 bad() {
-    failed=$((failed + 1)); summary+=("FAIL  $1"); echo "FAIL  $1"
+    failed=$((failed + 1)); summary+=("FAIL  $1"); echo "FAIL  $1 $(at)"
     [ -n "${2:-}" ] && [ -s "$2" ] && sed 's/^/      /' "$2" | tail -30
 }
 # check NAME CMD...: passes when CMD exits 0; CMD's output is shown on failure.
@@ -218,21 +220,34 @@ mkdir -p "$ctx"
 cp deploy/check/containers/{standins.Dockerfile,wait_for_db.sh,yarn,postgres-entrypoint.sh} tests/upstream/ott-upstream.mjs "$ctx/"
 build_standins() {
     local t
-    for t in ott redis postgres; do
+    for t in ott postgres redis; do
         nice_build="nice -n 10" build "standin-$t" "$work/build-standin-$t.log" --target "$t" -t "$(standin $t)" \
             -f "$ctx/standins.Dockerfile" "$ctx" || return 1
     done
 }
-# The ott-edge image and the stand-ins build side by side, the stand-ins at a lower CPU
-# priority (the image is on the critical path: its checks start as soon as it is built).
-# The single-container image builds after both (it reuses the compile: same build stage).
-# (Not --jobs 2: buildah 1.28 then ran the runtime stage's COPY --from=build before the
-# build stage had finished.)
+# Order, for the wall clock (everything here is CPU-bound on small machines): the ott-edge
+# image is on the critical path, its checks start as soon as it is built. Its runtime-base
+# stage is built alongside by a second `podman build --target` (buildah builds a
+# Dockerfile's stages one after the other; the full build then finds those layers in the
+# cache) -- not `--jobs 2`: buildah 1.28 then ran the runtime stage's COPY --from=build
+# before the build stage had finished. The stand-ins build at the same time at a lower CPU
+# priority, and the single-container image (it reuses the compile: same build stage) as
+# soon as both are there, while the checks run.
+build runtime-base "$work/build-runtime-base.log" --target runtime-base -f Dockerfile . &
+bg_pids+=($!)
 build edge "$work/build-edge.log" -t "$edge_img" -f Dockerfile . &
 edge_job=$!
 build_standins &
 standin_job=$!
-bg_pids+=("$edge_job" "$standin_job")
+single_build() { # once the image (its build stage) and the OTT stand-in (its base) are built
+    until [ -e "$work/fig-edge" ] && [ -e "$work/fig-standin-ott" ]; do sleep 1; done
+    [ "$(fig edge 1)" = 0 ] && [ "$(fig standin-ott 1)" = 0 ] || return 1
+    build single "$work/build-single.log" --build-arg OTT_IMAGE="$(standin ott)" -t "$single_img" \
+        -f deploy/single-container/Dockerfile .
+}
+single_build &
+single_job=$!
+bg_pids+=("$edge_job" "$standin_job" "$single_job")
 wait "$edge_job"; edge_rc=$?
 if [ $edge_rc -eq 0 ]; then
     ok "build: ./Dockerfile -> $edge_img in $(built_in edge)"
@@ -473,19 +488,11 @@ fi
 
 wait "$standin_job"; standin_rc=$?
 if [ $standin_rc -eq 0 ]; then
-    ok "build: stand-ins ott / redis / postgres in $(built_in standin-ott) / $(built_in standin-redis) / $(built_in standin-postgres)"
+    ok "build: stand-ins ott / postgres / redis in $(built_in standin-ott) / $(built_in standin-postgres) / $(built_in standin-redis)"
 else
     bad "build: stand-ins (standins.Dockerfile)" "$(ls -t "$work"/build-standin-*.log | head -1)"
 fi
 
-# The single-container image builds while the compose stack is checked.
-single_job=""
-if [ $edge_rc -eq 0 ] && [ $standin_rc -eq 0 ]; then
-    build single "$work/build-single.log" --build-arg OTT_IMAGE="$(standin ott)" -t "$single_img" \
-        -f deploy/single-container/Dockerfile . &
-    single_job=$!
-    bg_pids+=("$single_job")
-fi
 
 # ---------------------------------------------------------------------- docker-compose.yml
 # podman-compose reads .env from the compose file's directory (a developer's .env would
@@ -589,12 +596,9 @@ if [ $edge_rc -eq 0 ] && [ $standin_rc -eq 0 ] && [ -s "$root_ca" ]; then
 fi
 
 # ------------------------------------------------------------------------ single container
-single_rc=1
-if [ -n "$single_job" ]; then
-    wait "$single_job"; single_rc=$?
-    if [ $single_rc -eq 0 ]; then ok "build: deploy/single-container/Dockerfile (on the OTT stand-in) in $(built_in single)"; else
-        bad "build: deploy/single-container/Dockerfile" "$work/build-single.log"
-    fi
+wait "$single_job"; single_rc=$?
+if [ $single_rc -eq 0 ]; then ok "build: deploy/single-container/Dockerfile (on the OTT stand-in) in $(built_in single)"; else
+    [ -e "$work/build-single.log" ] && bad "build: deploy/single-container/Dockerfile" "$work/build-single.log"
 fi
 run_single() {
     # OTT's wait_for_db.sh (stand-in) waits for PostgreSQL: a TCP listener is enough here.
@@ -604,7 +608,8 @@ run_single() {
         -v "$peb/ca.pem:/etc/ott-edge/test-acme-ca.pem:ro" \
         -e OTT_EDGE_DOMAINS=$dC -e OTT_EDGE_ACME_EMAIL=ci@ott-edge.test \
         -e OTT_EDGE_ACME_DIRECTORY=https://127.0.0.1:14000/dir -e OTT_EDGE_ACME_CA_FILE=/etc/ott-edge/test-acme-ca.pem \
-        -e OTT_HOSTNAME=$dC -e SESSION_SECRET=ci -e POSTGRES_HOST=127.0.0.1 -e POSTGRES_PORT=15432 "$single_img"
+        -e OTT_HOSTNAME=$dC -e SESSION_SECRET=ci -e POSTGRES_HOST=127.0.0.1 -e POSTGRES_PORT=15432 \
+        -e OTT_EDGE_SHUTDOWN_DELAY=1s "$single_img" # (the 5 s default delay is checked above)
 }
 # ott_pid CONTAINER: the pid (in the container) of OTT's node process, a child of PID 1.
 ott_pid() {
@@ -691,9 +696,8 @@ if [ $single_rc -eq 0 ]; then
         "= $(mb "$o_size") OTT stand-in + $(mb $((s_size - o_size))) (ott-edge bundled with its libraries); built in $(built_in single)"
 fi
 if [ $standin_rc -eq 0 ]; then
-    for t in ott redis postgres; do
-        printf '%-34s %9s  %s\n' "$(standin $t)" "$(mb "$(img_size "$(standin $t)")")" "stand-in, built in $(built_in standin-$t)"
-    done
+    printf '%-34s %9s  %s\n' "$(standin ott) (+ redis, postgres)" "$(mb "$(img_size "$(standin ott)")")" \
+        "stand-ins, one layer of Debian packages; built in $(secs $(( $(fig standin-ott 2) + $(fig standin-postgres 2) + $(fig standin-redis 2) )))"
 fi
 echo "================================================================ checks"
 printf '%s\n' "${summary[@]}"

@@ -255,7 +255,16 @@ function checkDockerfile(file, ignoreFile) {
     const stages = dockerStages(file);
     if (!need(stages.length >= 2, 'Dockerfile: must be multi-stage (build + runtime)')) return;
     const build = stages[0];
-    const rt = stages.at(-1);
+    // The runtime image: the last stage, with the stages it is FROM merged in (its base is
+    // then the first FROM of that chain that is not a stage).
+    const chain = [stages.at(-1)];
+    for (let s = chain[0]; ; ) {
+        const parent = stages.find((x) => x.name && x.name === s.from);
+        if (!parent || chain.includes(parent)) break;
+        chain.unshift(parent);
+        s = parent;
+    }
+    const rt = { from: chain[0].from, lines: chain.flatMap((s) => s.lines) };
     const runs = (s) => s.lines.filter((l) => l.ins === 'RUN').map((l) => l.arg).join(' && ');
     need(build.from === 'debian:bookworm-slim', `Dockerfile: build stage must be FROM debian:bookworm-slim (is ${build.from})`);
     need(/tools\/deps\.sh build\b/.test(runs(build)), 'Dockerfile: build stage must run tools/deps.sh build');

@@ -6,14 +6,20 @@
 #   --target redis     for redis:7-bookworm: Debian's redis-server
 #   --target postgres  for postgres:15-bookworm: Debian's postgresql-15, initialised from
 #                      POSTGRES_USER/POSTGRES_PASSWORD/POSTGRES_DB like the official image
+# The three share one layer of Debian packages (one apt run: the build is on CI's clock).
 # Build context: a directory holding this file's COPY sources (tools/containers.sh makes it).
 # They stand in for the real images in tests only; never publish them under those names.
 
-FROM debian:bookworm-slim AS ott
-RUN apt-get -o DPkg::Lock::Timeout=300 update -qq \
+FROM debian:bookworm-slim AS packages
+# No "main" PostgreSQL cluster at install time: the postgres entrypoint makes one in PGDATA.
+RUN mkdir -p /etc/postgresql-common/createcluster.d \
+    && echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.d/no-main.conf \
+    && apt-get -o DPkg::Lock::Timeout=300 update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends \
-       nodejs node-ws >/dev/null \
+       nodejs node-ws redis-server postgresql-15 >/dev/null \
     && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
+
+FROM packages AS ott
 WORKDIR /app
 # ESM imports ignore NODE_PATH: make Debian's ws visible as /app/node_modules/ws.
 RUN mkdir node_modules && ln -s /usr/share/nodejs/ws node_modules/ws
@@ -23,26 +29,15 @@ ENV NODE_ENV=production PORT=8080 OTT_UPSTREAM_HOST=0.0.0.0
 EXPOSE 8080
 CMD ["/bin/sh", "wait_for_db.sh", "--", "yarn", "run", "start"]
 
-FROM debian:bookworm-slim AS redis
-RUN apt-get -o DPkg::Lock::Timeout=300 update -qq \
-    && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends \
-       redis-server >/dev/null \
-    && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
-    && install -d -o redis -g redis /data
+FROM packages AS redis
+RUN install -d -o redis -g redis /data
 WORKDIR /data
 VOLUME /data
 USER redis
 EXPOSE 6379
 CMD ["redis-server", "--protected-mode", "no", "--dir", "/data"]
 
-FROM debian:bookworm-slim AS postgres
-# No "main" cluster at install time: the entrypoint makes one in PGDATA at first start.
-RUN mkdir -p /etc/postgresql-common/createcluster.d \
-    && echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.d/no-main.conf \
-    && apt-get -o DPkg::Lock::Timeout=300 update -qq \
-    && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends \
-       postgresql-15 >/dev/null \
-    && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
+FROM packages AS postgres
 COPY postgres-entrypoint.sh /usr/local/bin/postgres-entrypoint.sh
 ENV PGDATA=/var/lib/postgresql/data PATH=/usr/lib/postgresql/15/bin:$PATH
 VOLUME /var/lib/postgresql/data
