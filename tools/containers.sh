@@ -42,7 +42,7 @@ fi
 
 t_start=$(date +%s)
 # One run at a time on a machine: container, volume and project names are fixed.
-exec 9>/run/lock/ott-edge-containers.lock
+mkdir -p /run/lock && exec 9>/run/lock/ott-edge-containers.lock
 flock -w 900 9 || { echo "containers: another run holds /run/lock/ott-edge-containers.lock" >&2; exit 1; }
 
 work=$(mktemp -d /tmp/ott-edge-containers.XXXXXX)
