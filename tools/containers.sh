@@ -522,8 +522,8 @@ ready() {
     until pm exec "$1" /usr/local/bin/ott-edge healthcheck --ready >"$work/ready.out" 2>&1; do
         [ "$(date +%s)" -lt $end ] || {
             cat "$work/ready.out"; pm logs "$1" 2>&1 | tail -5
-            pm ps -a --format '{{.Names}} {{.Networks}} {{.Status}}'
-            case "$1" in "$(cname ott-edge)") pm exec "$1" getent hosts ott; pm logs --tail 5 "$(cname ott)" ;; esac
+            pm ps -a --format '{{.Names}} {{.Networks}} {{.Status}} restarts={{.Restarts}}'
+            case "$1" in "$(cname ott-edge)") pm exec "$1" getent ahosts ott; pm logs --tail 5 "$(cname ott)" ;; esac
             return 1
         }
         sleep 0.3
@@ -548,15 +548,26 @@ print("with TRUST_PROXY=1 OTT takes the last X-Forwarded-For entry as the client
 sys.exit(0 if xff == ["203.0.113.7"] and proto == ["https"] and peer == sys.argv[2] else 1)
 EOF
 }
+# connect_from CONTAINER HOST PORT: a TCP connection from node inside CONTAINER, by name.
+connect_from() {
+    pm exec "$1" node -e '
+        const t0 = Date.now(), [h, p] = process.argv.slice(1);
+        const s = require("net").connect(+p, h, () => { console.log(`${h}:${p} connected to ${s.remoteAddress} in ${Date.now() - t0} ms`); process.exit(0); });
+        s.on("error", (e) => { console.log(`${h}:${p}: ${e.message}`); process.exit(1); });
+        setTimeout(() => { console.log(`${h}:${p}: no connection within 15 s`); process.exit(1); }, 15000);' "$2" "$3"
+}
 service_names() { # from the ott container, by service name, as OTT's REDIS_HOST/POSTGRES_HOST say
-    pm exec "$(cname ott)" node -e '
-        const net = require("net");
-        let left = 2;
-        for (const [h, p] of [["redis", 6379], ["postgres", 5432]]) {
-            const s = net.connect(p, h, () => { console.log(`${h}:${p} connected (${s.remoteAddress})`); s.destroy(); if (!--left) process.exit(0); });
-            s.on("error", (e) => { console.log(`${h}:${p}: ${e.message}`); process.exit(1); });
-        }
-        setTimeout(() => { console.log("no connection within 20 s"); process.exit(1); }, 20000);'
+    local hp out
+    for hp in redis:6379 postgres:5432; do
+        if ! out=$(connect_from "$(cname ott)" "${hp%:*}" "${hp#*:}"); then
+            # seen once on a heavily loaded machine: say what name resolution did, try once more
+            echo "$out"; pm exec "$(cname ott)" sh -c "time getent ahosts ${hp%:*}" 2>&1
+            pm inspect -f '{{.Name}}: {{.State.Status}}, restarts {{.RestartCount}}' "$(cname ott)" "$(cname "${hp%:*}")"
+            echo "note: compose: ${hp%:*} needed a second try from ott ($out)" >>"$work/notes"
+            out=$(connect_from "$(cname ott)" "${hp%:*}" "${hp#*:}") || { echo "$out"; return 1; }
+        fi
+        echo "$out"
+    done
 }
 compose_health() {
     local n
@@ -701,5 +712,6 @@ if [ $standin_rc -eq 0 ]; then
 fi
 echo "================================================================ checks"
 printf '%s\n' "${summary[@]}"
+[ -s "$work/notes" ] && cat "$work/notes"
 echo "containers: $passed passed, $failed failed ($(secs $(( $(date +%s) * 1000 - t_start * 1000 ))))"
 [ "$failed" -eq 0 ]
