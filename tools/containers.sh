@@ -479,7 +479,7 @@ if [ $edge_rc -eq 0 ]; then
             check "podman stop again: exit 0" final_stop
         fi
         check "as Kubernetes runs it: no_new_privs + ip_unprivileged_port_start=0 binds 80/443 (bridge, published ports)" k8s_style
-            pm rm -f -v -t 0 $P-k8s >/dev/null 2>&1
+        pm rm -f -v -t 0 $P-k8s >/dev/null 2>&1
         check "  ... and without that sysctl no_new_privs makes the bind fail (why the manifests set it)" k8s_without_sysctl
         pm rm -f -v -t 0 $P-k8s-nosysctl >/dev/null 2>&1
         kill "$upstream_pid" 2>/dev/null
@@ -492,7 +492,6 @@ if [ $standin_rc -eq 0 ]; then
 else
     bad "build: stand-ins (standins.Dockerfile)" "$(ls -t "$work"/build-standin-*.log | head -1)"
 fi
-
 
 # ---------------------------------------------------------------------- docker-compose.yml
 # podman-compose reads .env from the compose file's directory (a developer's .env would
