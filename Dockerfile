@@ -8,37 +8,53 @@
 # See deploy/README.md for compose, Kubernetes, the single-container entrypoint and systemd.
 
 # ---------------------------------------------------------------------------- build stage
-# Builds through the very scripts CI runs (tools/deps.sh build, tools/build.sh), so a CI run
-# exercises every step of this stage.
+# The build dependencies come from tools/deps.sh, as everywhere else; CI builds and runs this
+# image (tools/containers.sh). deps.sh is copied alone first, so that editing another file
+# does not redo the package install; the build then gets all of tools/ and tests/ (CMake
+# reads files there, e.g. tools/embed.cmake) but compiles only the ott-edge target: CI
+# compiles and runs the tests elsewhere.
 FROM debian:bookworm-slim AS build
 WORKDIR /src
-COPY tools/ tools/
+COPY tools/deps.sh tools/deps.sh
 RUN tools/deps.sh build && rm -rf /var/lib/apt/lists/*
+COPY tools/ tools/
 COPY CMakeLists.txt ./
 COPY cmd/ cmd/
 COPY pkg/ pkg/
 COPY tests/ tests/
-RUN tools/build.sh /src/build \
+# deploy/single-container/Dockerfile repeats these build-stage lines word for word, so a
+# build of both images compiles once (the layers are shared).
+RUN cmake -S . -B build -DOE_WERROR=ON >/dev/null && cmake --build build --target ott-edge -j"$(nproc)" \
     && mkdir -p /out \
     && install -m 0755 -s build/ott-edge /out/ott-edge \
     && /out/ott-edge --version
 
 # -------------------------------------------------------------------------- runtime stage
-FROM debian:bookworm-slim
+# Its packages are a stage of their own: it does not depend on the build stage, so a builder
+# can make it alongside (BuildKit does; tools/containers.sh builds --target runtime-base
+# beside the full build for buildah, which builds stages one after the other).
+FROM debian:bookworm-slim AS runtime-base
 
 # Only the shared libraries the binary loads (tools/deps.sh runtime: libh2o-evloop0.13,
-# libssl3, libyaml-0-2, libcurl4, libjansson4, ca-certificates), plus libcap2-bin for the
-# setcap below. The user gets a fixed uid so volume ownership is predictable.
+# libssl3, libyaml-0-2, libcurl4, libjansson4, libbrotli1, ca-certificates, and whatever
+# that list grows to), plus libcap2-bin for the setcap below. The same RUN removes what apt
+# leaves behind -- its package caches (/var/cache/apt/*.bin, ~80 MB), downloaded .debs,
+# lists, logs and the -old backups of debconf and dpkg: this must not rely on the base
+# image's apt config (the official image's docker-clean hook), which other bases lack.
+# The user gets a fixed uid so volume ownership is predictable.
 COPY tools/deps.sh /tmp/tools/deps.sh
 RUN /tmp/tools/deps.sh runtime \
-    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libcap2-bin >/dev/null \
-    && rm -rf /var/lib/apt/lists/* /tmp/tools \
+    && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends libcap2-bin >/dev/null \
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old /var/lib/dpkg/*-old \
+       /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log /tmp/tools \
     && groupadd --system --gid 10001 ott-edge \
-    && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/ott-edge --no-create-home \
+    && useradd --system --no-log-init --uid 10001 --gid 10001 --home-dir /var/lib/ott-edge --no-create-home \
        --shell /usr/sbin/nologin ott-edge \
     && install -d -o 10001 -g 10001 -m 0700 /var/lib/ott-edge \
     && install -d -m 0755 /etc/ott-edge
 
+FROM runtime-base
 # Binding 80 and 443 as uid 10001: the binary carries the file capability
 # cap_net_bind_service (and nothing else). It is set here, in the final stage, because
 # COPY --from does not reliably keep the security.capability xattr across stages

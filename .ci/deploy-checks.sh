@@ -55,7 +55,8 @@ command -v systemd-analyze >/dev/null || apt_missing+=(systemd)
 command -v patchelf >/dev/null || apt_missing+=(patchelf)
 if [ ${#apt_missing[@]} -gt 0 ]; then
     echo "deploy-checks: installing ${apt_missing[*]}" >&2
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+    apt-get -o DPkg::Lock::Timeout=300 update -qq && DEBIAN_FRONTEND=noninteractive \
+        apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
 fi
 command -v node >/dev/null || { echo "deploy-checks: node is needed" >&2; exit 1; }
 if [ ! -d deploy/check/node_modules/kubernetes-types ] || [ ! -d deploy/check/node_modules/typescript ]; then
@@ -98,7 +99,7 @@ check "single-container Dockerfile: OTT base, ENTRYPOINT ott-edge --, COPY vs .d
 grep -v '^STOPSIGNAL' Dockerfile >"$work/Dockerfile.bad"
 reject "Dockerfile (self-test): missing STOPSIGNAL rejected" "STOPSIGNAL" node deploy/check/wiring.mjs dockerfile "$work/Dockerfile.bad" .dockerignore
 printf '*\n!cmd\n!pkg\n!tests\n!CMakeLists.txt\n' >"$work/dockerignore.bad"
-reject "Dockerfile (self-test): a .dockerignore that drops tools/ rejected" "tools/ is excluded" \
+reject "Dockerfile (self-test): a .dockerignore that drops tools/ rejected" "tools/deps.sh is excluded" \
     node deploy/check/wiring.mjs dockerfile Dockerfile "$work/dockerignore.bad"
 
 # The single-container bundle must run with no host libraries at all (OTT's image is musl).
@@ -111,8 +112,11 @@ bundle_run() {
     local ports
     ports=$(node -e 'const n=require("net");const g=()=>new Promise(r=>{const s=n.createServer();s.listen(0,"127.0.0.1",()=>{const p=s.address().port;s.close(()=>r(p))})});(async()=>console.log((await g())+" "+(await g())+" "+(await g())))()')
     set -- $ports
+    # A domain and an (unreachable) ACME directory: ACME starts, so ott-edge dlopen()s
+    # libcurl.so.4 from the bundle, or stops with startup_failed.
     env -i OTT_EDGE_LISTEN_HTTPS="127.0.0.1:$1" OTT_EDGE_LISTEN_HTTP="127.0.0.1:$2" OTT_EDGE_LISTEN_ADMIN="127.0.0.1:$3" \
         OTT_EDGE_STATE_DIR=/state OTT_EDGE_UPSTREAM=http://127.0.0.1:9 OTT_EDGE_SHUTDOWN_DELAY=0s \
+        OTT_EDGE_DOMAINS=bundle.ott-edge.test OTT_EDGE_ACME_DIRECTORY=http://127.0.0.1:9/dir \
         "$(command -v chroot)" "$chroot_dir" /opt/ott-edge/bin/ott-edge >"$work/chroot.log" 2>&1 &
     edge_pid=$!
     local i
@@ -121,13 +125,20 @@ bundle_run() {
         sleep 0.1
     done
     "$bin" healthcheck --admin "127.0.0.1:$3" || { cat "$work/chroot.log"; return 1; }
+    # the ACME thread's first attempt (it fails at once: nothing listens on port 9)
+    for i in $(seq 50); do
+        grep -q 'acme_failed\|acme_next_attempt\|startup_failed' "$work/chroot.log" && break
+        sleep 0.1
+    done
     kill -TERM "$edge_pid"
     for i in $(seq 100); do kill -0 "$edge_pid" 2>/dev/null || break; sleep 0.1; done
     wait "$edge_pid"; local rc=$?
     edge_pid=""
     [ "$rc" -eq 0 ] || { echo "exit $rc"; cat "$work/chroot.log"; return 1; }
+    grep -q 'acme_failed\|acme_next_attempt' "$work/chroot.log" || { echo "ACME did not run:"; cat "$work/chroot.log"; return 1; }
+    ! grep -q 'startup_failed\|cannot load libcurl' "$work/chroot.log" || { cat "$work/chroot.log"; return 1; }
 }
-check "single-container: the bundled binary serves (TLS, admin) and drains in an empty chroot" bundle_run
+check "single-container: the bundled binary serves (TLS, admin), loads libcurl for ACME and drains in an empty chroot" bundle_run
 
 # ---------------------------------------------------------------------------- Kubernetes
 check "kubernetes: every manifest matches the Kubernetes API types (offline)" node deploy/check/validate-k8s.mjs deploy/kubernetes

@@ -30,9 +30,11 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
   echo "deps: installing ${missing[*]}" >&2
-  $sudo apt-get update -qq
+  # wait (up to 5 min) for another apt/dpkg run to finish instead of failing at once
+  apt=(apt-get -o DPkg::Lock::Timeout=300)
+  $sudo "${apt[@]}" update -qq
   # never let a package's service (e.g. nginx) start on this machine's ports
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 if [ "$what" = test ]; then

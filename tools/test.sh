@@ -34,6 +34,7 @@ case "$mode" in
   all)
     tools/lint.sh
     [ -x .ci/deploy-checks.sh ] && .ci/deploy-checks.sh
+    tools/containers.sh # the real images with podman (~2-3 min with its layer cache, 6-9 min from nothing)
     normal
     tools/bench-guard.sh # a few seconds of load: fails only on a gross regression (< 0.5x nginx)
     FUZZ_TIME=${FUZZ_TIME:-10} tools/fuzz.sh

@@ -16,12 +16,13 @@
 //       the state volume at state_dir, the Service on 80/443, OTT on 8080 with TRUST_PROXY=1.
 //       Prints the ConfigMap's config.yaml on stdout (for check-config).
 //   node wiring.mjs dockerfile Dockerfile [.dockerignore]
-//       the build stage runs tools/deps.sh build + tools/build.sh; the runtime stage is
+//       the build stage runs tools/deps.sh build and builds ott-edge; the runtime stage is
 //       debian:bookworm-slim, non-root, with the volume, ports, STOPSIGNAL, HEALTHCHECK;
 //       every COPY source exists and is not excluded by .dockerignore.
 //   node wiring.mjs single-dockerfile deploy/single-container/Dockerfile .dockerignore
-//       OTT's image as the base, ENTRYPOINT ["ott-edge", "--"] + OTT's command as CMD,
-//       and the same COPY/.dockerignore checks (the build context is the repository root).
+//       OTT's image as the base (a global ARG default counts), ENTRYPOINT ["ott-edge", "--"]
+//       + OTT's command as CMD, a build stage identical to ./Dockerfile's (shared build
+//       cache), and the same COPY/.dockerignore checks (the build context is the repo root).
 //   node wiring.mjs systemd UNIT
 //       the hardening the deploy docs promise is present.
 //
@@ -217,11 +218,17 @@ function dockerStages(file) {
     const text = fs.readFileSync(file, 'utf8').replace(/\\\n/g, ' ');
     const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     const stages = [];
+    const globalArgs = {}; // ARG NAME=default before the first FROM: usable in FROM lines
     for (const l of lines) {
         const [ins, ...rest] = l.split(/\s+/);
         const arg = rest.join(' ');
-        if (/^FROM$/i.test(ins)) stages.push({ from: rest[0], name: /\bAS\s+(\S+)/i.exec(arg)?.[1], lines: [] });
-        else if (stages.length) stages.at(-1).lines.push({ ins: ins.toUpperCase(), arg });
+        if (/^ARG$/i.test(ins) && !stages.length) {
+            const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?/.exec(arg);
+            if (m) globalArgs[m[1]] = m[2] ?? '';
+        } else if (/^FROM$/i.test(ins)) {
+            const from = rest[0].replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_, n) => globalArgs[n] ?? '');
+            stages.push({ from, name: /\bAS\s+(\S+)/i.exec(arg)?.[1], lines: [] });
+        } else if (stages.length) stages.at(-1).lines.push({ ins: ins.toUpperCase(), arg });
     }
     return stages;
 }
@@ -248,11 +255,20 @@ function checkDockerfile(file, ignoreFile) {
     const stages = dockerStages(file);
     if (!need(stages.length >= 2, 'Dockerfile: must be multi-stage (build + runtime)')) return;
     const build = stages[0];
-    const rt = stages.at(-1);
+    // The runtime image: the last stage, with the stages it is FROM merged in (its base is
+    // then the first FROM of that chain that is not a stage).
+    const chain = [stages.at(-1)];
+    for (let s = chain[0]; ; ) {
+        const parent = stages.find((x) => x.name && x.name === s.from);
+        if (!parent || chain.includes(parent)) break;
+        chain.unshift(parent);
+        s = parent;
+    }
+    const rt = { from: chain[0].from, lines: chain.flatMap((s) => s.lines) };
     const runs = (s) => s.lines.filter((l) => l.ins === 'RUN').map((l) => l.arg).join(' && ');
     need(build.from === 'debian:bookworm-slim', `Dockerfile: build stage must be FROM debian:bookworm-slim (is ${build.from})`);
     need(/tools\/deps\.sh build\b/.test(runs(build)), 'Dockerfile: build stage must run tools/deps.sh build');
-    need(/tools\/build\.sh\b/.test(runs(build)), 'Dockerfile: build stage must run tools/build.sh');
+    need(/tools\/build\.sh\b|cmake --build \S+ --target ott-edge\b/.test(runs(build)), 'Dockerfile: build stage must build ott-edge (tools/build.sh or cmake --build … --target ott-edge)');
     need(rt.from === 'debian:bookworm-slim', `Dockerfile: runtime stage must be FROM debian:bookworm-slim (is ${rt.from})`);
     need(/deps\.sh runtime\b/.test(runs(rt)), 'Dockerfile: runtime stage must install with tools/deps.sh runtime');
     need(!/deps\.sh (build|test)\b/.test(runs(rt)), 'Dockerfile: runtime stage must not install build or test packages');
@@ -268,7 +284,7 @@ function checkDockerfile(file, ignoreFile) {
 
     const ignored = checkCopies(stages, root, ignoreFile, 'Dockerfile');
     // Files the build needs must be in the context (CMake reads these).
-    for (const rel of ['CMakeLists.txt', 'tests/CMakeLists.txt', 'tools/deps.sh', 'tools/build.sh', 'cmd/ott-edge/main.c'])
+    for (const rel of ['CMakeLists.txt', 'tests/CMakeLists.txt', 'tools/deps.sh', 'cmd/ott-edge/main.c'])
         need(!ignored(rel), `.dockerignore: excludes ${rel}, which the build needs`);
 }
 
@@ -285,8 +301,17 @@ function checkSingleDockerfile(file, ignoreFile) {
     need(get('STOPSIGNAL') === 'SIGTERM', 'single-container: STOPSIGNAL SIGTERM');
     need(/\/var\/lib\/ott-edge/.test(get('VOLUME')), 'single-container: VOLUME /var/lib/ott-edge');
     need(/ott-edge",\s*"healthcheck"/.test(get('HEALTHCHECK')), 'single-container: HEALTHCHECK with ott-edge healthcheck');
-    need(/tools\/deps\.sh build\b/.test(stages[0].lines.map((l) => l.arg).join(' ')) && /tools\/build\.sh\b/.test(stages[0].lines.map((l) => l.arg).join(' ')),
-        'single-container: build stage must run tools/deps.sh build and tools/build.sh');
+    const buildRuns = stages[0].lines.map((l) => l.arg).join(' ');
+    need(/tools\/deps\.sh build\b/.test(buildRuns) && /tools\/build\.sh\b|cmake --build \S+ --target ott-edge\b/.test(buildRuns),
+        'single-container: build stage must run tools/deps.sh build and build ott-edge');
+    // Its build stage repeats the main Dockerfile's word for word, so that building both
+    // images compiles once (shared layers; tools/containers.sh builds both).
+    const mainFile = path.join(root, 'Dockerfile');
+    if (fs.existsSync(mainFile)) {
+        const key = (st) => [st.from, ...st.lines.map((l) => `${l.ins} ${l.arg}`)].join('\n');
+        need(key(dockerStages(mainFile)[0]) === key(stages[0]),
+            'single-container: the build stage must repeat the build stage of ./Dockerfile exactly (shared build cache)');
+    }
     checkCopies(stages, root, ignoreFile, 'single-container');
 }
 

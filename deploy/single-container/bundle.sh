@@ -3,20 +3,32 @@
 # runs on any x86-64/arm64 Linux image -- including OTT's Alpine (musl) image, which has
 # none of Debian's libraries:
 #   bundle.sh BINARY PREFIX        e.g. bundle.sh build/ott-edge /opt/ott-edge
-# Result: PREFIX/bin/ott-edge (its ELF interpreter and DT_RPATH rewritten to PREFIX/lib)
-# and PREFIX/lib/ (ld-linux, libc and every shared library from `ldd`). The binary then
-# never looks at the host's /lib or /usr/lib. Needs patchelf (Debian package).
+# Result: PREFIX/bin/ott-edge (its ELF interpreter and DT_RPATH rewritten to PREFIX/lib),
+# PREFIX/lib/ (ld-linux, libc and every shared library from `ldd`, plus libcurl and its
+# libraries: ott-edge dlopen()s libcurl.so.4 when ACME runs, so ldd does not list it) and
+# PREFIX/etc/ca-certificates.crt (Debian's CA bundle: libcurl looks for
+# /etc/ssl/certs/ca-certificates.crt, which images without ca-certificates lack -- link it
+# there). The binary then never looks at the host's /lib or /usr/lib.
+# Needs patchelf and ca-certificates (Debian packages).
 set -euo pipefail
 bin=${1:?usage: bundle.sh BINARY PREFIX}
 prefix=${2:?usage: bundle.sh BINARY PREFIX}
 dest=${DESTDIR:-}$prefix
 command -v patchelf >/dev/null || { echo "bundle.sh: patchelf is needed (apt-get install patchelf)" >&2; exit 1; }
 
-install -d "$dest/bin" "$dest/lib"
+cabundle=/etc/ssl/certs/ca-certificates.crt
+[ -s "$cabundle" ] || { echo "bundle.sh: $cabundle is missing (apt-get install ca-certificates)" >&2; exit 1; }
+# libcurl as the dynamic linker would find it for dlopen("libcurl.so.4")
+curl=$(ldconfig -p | awk '/libcurl\.so\.4 .*(x86-64|AArch64)/ {print $NF; exit}')
+[ -n "$curl" ] || { echo "bundle.sh: libcurl.so.4 not found (apt-get install libcurl4)" >&2; exit 1; }
+
+install -d "$dest/bin" "$dest/lib" "$dest/etc"
 install -m 0755 "$bin" "$dest/bin/ott-edge"
+install -m 0644 "$cabundle" "$dest/etc/ca-certificates.crt"
 interp=$(patchelf --print-interpreter "$bin")
-# Every library the dynamic linker resolves for the binary (the whole closure).
-ldd "$bin" | awk '/=> \// {print $3} /^\s*\/.*ld-linux/ {print $1}' | sort -u | while read -r lib; do
+# Every library the dynamic linker resolves for the binary and for libcurl (the whole closure).
+{ ldd "$bin"; echo "libcurl.so.4 => $curl"; ldd "$curl"; } |
+    awk '/=> \// {print $3} /^\s*\/.*ld-linux/ {print $1}' | sort -u | while read -r lib; do
     cp -L "$lib" "$dest/lib/"
 done
 cp -L "$interp" "$dest/lib/"

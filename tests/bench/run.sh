@@ -124,8 +124,10 @@ install_peers() {
         ours=1
     fi
     export DEBIAN_FRONTEND=noninteractive
+    # waits (up to 5 min) for another apt/dpkg run instead of failing at once
     # shellcheck disable=SC2086
-    { apt-get update -qq && apt-get install -y -qq --no-install-recommends $missing; } >/dev/null 2>&1
+    { apt-get -o DPkg::Lock::Timeout=300 update -qq &&
+        apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $missing; } >/dev/null 2>&1
     local rc=$?
     [ $ours = 1 ] && rm -f $prc
     [ $rc = 0 ] || die "apt-get install $missing failed"
