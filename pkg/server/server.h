@@ -16,11 +16,16 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "handover/handover.h"
 
 typedef struct oe_server oe_server_t;
 
 /* Binds every listening socket (call before dropping privileges). */
 oe_server_t *oe_server_bind(const oe_config_t *cfg, char *err, size_t errlen);
+/* The listening sockets (HTTPS and HTTP, every worker's), for handing them to a new
+ * ott-edge in an upgrade; returns how many were written to out. */
+size_t oe_server_listen_fds(oe_server_t *srv, oe_handover_fd_t *out, size_t max);
+
 /* Starts the worker threads; requests are served from now on. */
 int oe_server_start(oe_server_t *srv, char *err, size_t errlen);
 
