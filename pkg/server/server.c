@@ -588,6 +588,41 @@ int oe_server_start(oe_server_t *srv, char *err, size_t errlen)
     return 0;
 }
 
+int oe_server_reload(oe_server_t *srv, oe_config_t *cfg, char *err, size_t errlen)
+{
+    oe_proxy_gen_t *gen = oe_proxy_gen_build(&srv->gc, srv->router, cfg, decorate_site_path, NULL, err, errlen);
+    if (gen == NULL)
+        return -1;
+    oe_tcp_keepalive_t ka = oe_config_tcp_keepalive(cfg);
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        for (int l = 0; l < 2; l++)
+            for (size_t k = 0; k < srv->workers[i].nfds[l]; k++)
+                oe_upstream_set_keepalive(srv->workers[i].fds[l][k], &ka);
+    oe_proxy_gen_publish(&srv->gc, gen, oe_config_free);
+    return 0;
+}
+
+/* Whether every worker has turned its loop since ms (monotonic). */
+static uint64_t workers_turned_after(uint64_t ms)
+{
+    oe_server_t *srv = the_server;
+    for (unsigned i = 0; srv != NULL && i < srv->nworkers; i++)
+        if (srv->workers[i].started && oe_metrics_get(&oe_metrics_worker(i)->heartbeat_ms) <= ms)
+            return 0;
+    return 1;
+}
+
+size_t oe_server_collect(void)
+{
+    return oe_proxy_gen_collect(workers_turned_after);
+}
+
+uint64_t oe_server_generation(void)
+{
+    oe_proxy_gen_t *g = oe_proxy_gen_current();
+    return g != NULL ? oe_proxy_gen_number(g) : 0;
+}
+
 void oe_server_set_draining(oe_server_t *srv)
 {
     (void)srv;
