@@ -35,8 +35,9 @@ void oe_acme_stop(oe_acme_t *acme);
 /* What the manager knows about a certificate it manages, for the status page and
  * /metrics (read by the admin module; times are Unix seconds, 0 for "none"). */
 typedef struct oe_acme_status {
-    int active;    /* the manager runs */
-    int have_cert; /* a certificate from this CA is stored and served */
+    char site[OE_CONFIG_SITE_NAME_MAX + 1]; /* the site whose certificate this is */
+    int active;                             /* the manager runs */
+    int have_cert;                          /* a certificate from this CA is stored and served */
     char names[1024];
     time_t not_after;
     time_t next_attempt;       /* when the next order is due (renewal or retry) */

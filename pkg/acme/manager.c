@@ -594,6 +594,7 @@ oe_acme_t *oe_acme_start(const oe_config_t *cfg, char *err, size_t errlen)
     due_time(a);
     pthread_mutex_lock(&metrics_lock);
     metrics.active = 1;
+    snprintf(metrics.site, sizeof(metrics.site), "%s", cfg->sites[cfg->default_site >= 0 ? cfg->default_site : 0].name);
     if (a->last_error[0] != '\0' && metrics.last_error[0] == '\0') /* restored from acme-state.json */
         snprintf(metrics.last_error, sizeof(metrics.last_error), "%s", a->last_error);
     pthread_mutex_unlock(&metrics_lock);
