@@ -306,13 +306,6 @@ static int run(const args_t *a, oe_config_t *cfg)
         oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
         return 1;
     }
-    if (cfg->sites_listed && oe_config_acme_enabled(cfg)) {
-        oe_log(OE_LOG_ERROR, "startup_failed", "error",
-               "sites: ACME certificates for several sites are not available in this build yet (give each site "
-               "tls.cert_file, or set acme.enabled: false)",
-               NULL);
-        return EXIT_CONFIG;
-    }
     int rc = load_certificates(cfg, err, sizeof(err));
     if (rc != 0) {
         oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);

@@ -28,7 +28,6 @@
 #define ERRORS_SHOWN  5
 #define RATE_MIN_MS   1000 /* live rates are measured over at least this long ... */
 #define RATE_FIRST_MS 100  /* ... or this long just after start */
-#define MAX_CERTS     8
 
 /* One reading of the counters (cumulative, as the workers count them). */
 typedef struct sample {
@@ -52,9 +51,9 @@ static uint64_t next_sample_ms;
 /* Everything one answer shows, read once so /status.json and /metrics agree. */
 typedef struct snapshot {
     time_t now;
-    oe_tls_info_t *tls; /* what each site serves, in cfg->sites order */
-    uint64_t swaps;     /* certificates swapped in since start, all sites */
-    oe_acme_status_t acme[MAX_CERTS];
+    oe_tls_info_t *tls;     /* what each site serves, in cfg->sites order */
+    uint64_t swaps;         /* certificates swapped in since start, all sites */
+    oe_acme_status_t *acme; /* one per ACME certificate (at most one per site) */
     size_t nacme;
     int upstream_ok;
     const char *upstream_reason;
@@ -137,12 +136,17 @@ static int take_snapshot(snapshot_t *s)
 {
     memset(s, 0, sizeof(*s));
     s->now = time(NULL);
-    if ((s->tls = calloc(cfg->sites_count, sizeof(*s->tls))) == NULL)
+    s->tls = calloc(cfg->sites_count, sizeof(*s->tls));
+    s->acme = calloc(cfg->sites_count, sizeof(*s->acme));
+    if (s->tls == NULL || s->acme == NULL) {
+        free(s->tls);
+        free(s->acme);
         return -1;
+    }
     for (size_t i = 0; i < cfg->sites_count; i++)
         oe_tls_info_for(cfg->sites[i].name, &s->tls[i]);
     s->swaps = oe_tls_swaps();
-    s->nacme = oe_acme_status(s->acme, MAX_CERTS);
+    s->nacme = oe_acme_status(s->acme, cfg->sites_count);
     s->upstream_ok = oe_upstream_ready(&s->upstream_reason);
     s->ready = oe_admin_ready(cfg, &s->ready_reason);
     s->draining = oe_server_draining();
@@ -152,7 +156,9 @@ static int take_snapshot(snapshot_t *s)
 static void free_snapshot(snapshot_t *s)
 {
     free(s->tls);
+    free(s->acme);
     s->tls = NULL;
+    s->acme = NULL;
 }
 
 /* Where site i's certificate comes from. */
@@ -237,29 +243,51 @@ void oe_admin_status_metrics(void *data, oe_metrics_out_t *o)
     free_snapshot(&s);
 }
 
-/* The ACME families (none while ACME is off). */
+/* The ACME families (none while ACME is off): over all certificates (the families the
+ * one-site form always had: sums, the earliest, the most, the latest), then per site. */
 static void acme_metrics(const snapshot_t *s, oe_metrics_out_t *o)
 {
     if (s->nacme == 0)
         return;
     uint64_t ok = 0, failed = 0;
-    for (size_t i = 0; i < s->nacme; i++)
-        ok += s->acme[i].ok, failed += s->acme[i].failed;
-    if (oe_metrics_family(o, "ott_edge_acme_renewals_total", OE_METRICS_COUNTER, "ACME orders completed, by result.") ==
-        0) {
+    time_t next = 0, last_ok = 0, last_failed = 0;
+    unsigned failures = 0;
+    for (size_t i = 0; i < s->nacme; i++) {
+        const oe_acme_status_t *a = &s->acme[i];
+        ok += a->ok, failed += a->failed;
+        if (next == 0 || (a->next_attempt != 0 && a->next_attempt < next))
+            next = a->next_attempt;
+        failures = a->failures > failures ? a->failures : failures;
+        last_ok = a->last_success > last_ok ? a->last_success : last_ok;
+        last_failed = a->last_failure > last_failed ? a->last_failure : last_failed;
+    }
+    if (oe_metrics_family(o, "ott_edge_acme_renewals_total", OE_METRICS_COUNTER,
+                          "ACME orders completed, by result (all sites).") == 0) {
         oe_metrics_sample(o, (double)ok, "result", "ok", NULL);
         oe_metrics_sample(o, (double)failed, "result", "failed", NULL);
     }
-    /* one certificate today: the per-certificate gauges come from the first */
-    const oe_acme_status_t *a = &s->acme[0];
-    oe_metrics_gauge(o, "ott_edge_acme_next_attempt_timestamp_seconds", "When the next ACME order is due (Unix time).",
-                     (double)a->next_attempt);
-    oe_metrics_gauge(o, "ott_edge_acme_consecutive_failures", "ACME orders failed in a row.", a->failures);
+    oe_metrics_gauge(o, "ott_edge_acme_next_attempt_timestamp_seconds",
+                     "When the next ACME order is due (Unix time; the earliest of all sites).", (double)next);
+    oe_metrics_gauge(o, "ott_edge_acme_consecutive_failures", "ACME orders failed in a row (the most of any site).",
+                     failures);
     oe_metrics_gauge(o, "ott_edge_acme_last_success_timestamp_seconds",
-                     "When ACME last installed a certificate (Unix time; 0: not since start).",
-                     (double)a->last_success);
+                     "When ACME last installed a certificate (Unix time; 0: not since start).", (double)last_ok);
     oe_metrics_gauge(o, "ott_edge_acme_last_failure_timestamp_seconds",
-                     "When an ACME order last failed (Unix time; 0: not since start).", (double)a->last_failure);
+                     "When an ACME order last failed (Unix time; 0: not since start).", (double)last_failed);
+    if (oe_metrics_family(o, "ott_edge_acme_site_renewals_total", OE_METRICS_COUNTER,
+                          "ACME orders completed for a site's certificate, by result.") == 0)
+        for (size_t i = 0; i < s->nacme; i++) {
+            oe_metrics_sample(o, (double)s->acme[i].ok, "site", s->acme[i].site, "result", "ok", NULL);
+            oe_metrics_sample(o, (double)s->acme[i].failed, "site", s->acme[i].site, "result", "failed", NULL);
+        }
+    if (oe_metrics_family(o, "ott_edge_acme_site_next_attempt_timestamp_seconds", OE_METRICS_GAUGE,
+                          "When the next ACME order for a site is due (Unix time).") == 0)
+        for (size_t i = 0; i < s->nacme; i++)
+            oe_metrics_sample(o, (double)s->acme[i].next_attempt, "site", s->acme[i].site, NULL);
+    if (oe_metrics_family(o, "ott_edge_acme_site_consecutive_failures", OE_METRICS_GAUGE,
+                          "ACME orders for a site failed in a row.") == 0)
+        for (size_t i = 0; i < s->nacme; i++)
+            oe_metrics_sample(o, s->acme[i].failures, "site", s->acme[i].site, NULL);
 }
 
 /* ---- /status.json ---------------------------------------------------------------------- */
