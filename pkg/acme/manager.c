@@ -31,7 +31,8 @@
 
 pthread_mutex_t oe_acme_status_lock = PTHREAD_MUTEX_INITIALIZER;
 static oe_acme_status_t *job_status; /* never freed: the admin thread may read it at any time */
-static size_t job_status_count;
+static size_t job_status_cap;
+static size_t job_status_count; /* the slots of the jobs set up so far */
 
 oe_acme_status_t *oe_acme_status_slot(size_t i)
 {
@@ -48,23 +49,31 @@ size_t oe_acme_status(oe_acme_status_t *out, size_t max)
     return n;
 }
 
-/* Room for n jobs' status (kept from an earlier start when it is large enough). */
+/* Room for n jobs' status (kept from an earlier start when it is large enough); no slot is
+ * reported until its job is set up (status_count). */
 static int status_room(size_t n)
 {
     pthread_mutex_lock(&oe_acme_status_lock);
     int ok = 1;
-    if (n > job_status_count) {
+    if (n > job_status_cap) {
         oe_acme_status_t *ns = calloc(n, sizeof(*ns));
         if (ns != NULL) {
             free(job_status);
             job_status = ns;
+            job_status_cap = n;
         }
         ok = ns != NULL;
     }
-    if (ok)
-        job_status_count = n; /* the slots are set up by each job */
+    job_status_count = 0;
     pthread_mutex_unlock(&oe_acme_status_lock);
     return ok ? 0 : -1;
+}
+
+static void status_count(size_t n)
+{
+    pthread_mutex_lock(&oe_acme_status_lock);
+    job_status_count = n;
+    pthread_mutex_unlock(&oe_acme_status_lock);
 }
 
 /* ---- sleeping and stopping ------------------------------------------------------- */
@@ -245,6 +254,7 @@ oe_acme_t *oe_acme_start(const oe_config_t *cfg, char *err, size_t errlen)
             return NULL;
         }
         m->njobs++;
+        status_count(m->njobs);
     }
     for (size_t i = 0; i < m->njobs; i++) {
         if (oe_acme_job_start(m->jobs[i], err, errlen) != 0) {

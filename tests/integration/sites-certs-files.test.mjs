@@ -3,16 +3,30 @@
 // site's), over real handshakes; SIGHUP re-reads every site's files, so a new file for one site
 // is served while the other keeps its own, and a broken file for one site keeps that site's
 // old certificate without stopping the other's reload; an HTTP/2 connection opened before the
-// reload keeps working; a bad file at start names sites[N].
+// reload keeps working; TLS sessions resume for every site (the ticket keys live on the
+// front context, whichever site's certificate a handshake switches to); a bad file at start
+// names sites[N].
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import {
-    startEdge, startUpstream, adminGet, slow, tmpDir, makeCert, peerCert, h2Connect, h2Request, waitFor,
+    startEdge, startUpstream, adminGet, runProcess, slow, tmpDir, makeCert, peerCert, h2Connect, h2Request, waitFor,
 } from '../lib/harness.mjs';
 
 const T = 30000 * slow;
+
+/** One TLS 1.3 connection with one request (s_client reads until the server closes, ticket
+ *  included); returns {reused, fresh, subject} from s_client's own words. */
+async function handshake(port, servername, { sessIn, sessOut } = {}) {
+    const args = ['s_client', '-connect', `127.0.0.1:${port}`, '-tls1_3', '-servername', servername, '-ign_eof'];
+    if (sessIn) args.push('-sess_in', sessIn);
+    if (sessOut) args.push('-sess_out', sessOut);
+    const input = `GET /api/status HTTP/1.1\r\nHost: ${servername}\r\nConnection: close\r\n\r\n`;
+    const r = await runProcess('/usr/bin/openssl', args, { input, timeoutMs: 10000 * slow });
+    const subject = /^subject=.*CN ?= ?([^,\n]+)/m.exec(r.stdout);
+    return { reused: /^Reused, TLSv1\.3/m.test(r.stdout), fresh: /^New, TLSv1\.3/m.test(r.stdout), subject: subject ? subject[1].trim() : null };
+}
 
 function atomicCopy(from, to) {
     writeFileSync(`${to}.tmp`, readFileSync(from));
@@ -67,6 +81,17 @@ describe('certificate files per site', () => {
             ['a', ['a.files.test'], 'file', 'site-a', ['a.files.test'], null],
             ['b', ['b.files.test', '*.b.files.test'], 'file', 'site-b', ['b.files.test', '*.b.files.test'], null],
         ]);
+    });
+
+    it('TLS sessions resume for every site', { timeout: T }, async () => {
+        for (const [name, cn] of [['a.files.test', 'site-a'], ['b.files.test', 'site-b']]) {
+            const sess = path.join(dir, `sess-${name}`);
+            const first = await handshake(edge.httpsPort, name, { sessOut: sess });
+            assert.ok(first.fresh, `${name}: a full handshake first`);
+            assert.equal(first.subject, cn, `${name}: its site's certificate`);
+            const again = await handshake(edge.httpsPort, name, { sessIn: sess });
+            assert.ok(again.reused, `${name}: the second connection resumes`);
+        }
     });
 
     it('SIGHUP re-reads each site\'s files: one site changes, the other keeps its own; open connections survive', { timeout: T }, async () => {
