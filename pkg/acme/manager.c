@@ -225,7 +225,7 @@ oe_acme_t *oe_acme_start(const oe_config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     oe_acme_t *m = calloc(1, sizeof(*m));
-    if (!m || !(m->jobs = calloc(need, sizeof(*m->jobs))) || status_room(need) != 0) {
+    if (!m || !(m->jobs = calloc(need, sizeof(oe_acme_job_t *))) || status_room(need) != 0) {
         free(m ? m->jobs : NULL);
         free(m);
         snprintf(err, errlen, "acme: out of memory");
