@@ -154,18 +154,49 @@ static int drop_privileges(const oe_config_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* Every site's first certificate: its files, else a self-signed one (ACME replaces it).
+ * Returns 0, or the exit code with a message: EXIT_CONFIG for a file that cannot be used. */
+static int load_certificates(const oe_config_t *cfg, char *err, size_t errlen)
+{
+    char e[512] = "";
+    if (oe_tls_set_sites(cfg, err, errlen) != 0)
+        return 1;
+    for (size_t i = 0; i < cfg->sites_count; i++) {
+        const oe_site_t *s = &cfg->sites[i];
+        if (s->cert_file != NULL) {
+            if (oe_tls_load_files_for(s->name, s->cert_file, s->key_file, e, sizeof(e)) != 0) {
+                if (cfg->sites_listed) /* "sites[1].tls.cert_file: cannot read ..." */
+                    snprintf(err, errlen, "sites[%zu].%s", i, e);
+                else
+                    snprintf(err, errlen, "%s", e);
+                return EXIT_CONFIG;
+            }
+        } else if (oe_tls_use_selfsigned_for(s->name, s->domains.items, s->domains.count, e, sizeof(e)) != 0) {
+            snprintf(err, errlen, "site %s: %s", s->name, e);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* SIGHUP: every site's certificate files are read again; a bad file keeps the old one. */
 static void reload(const oe_config_t *cfg)
 {
     char err[512] = "";
-    const oe_site_t *site = &cfg->sites[cfg->default_site >= 0 ? cfg->default_site : 0];
-    if (site->cert_file == NULL) {
-        oe_log(OE_LOG_INFO, "reload", "msg", "no tls.cert_file configured: nothing to reload", NULL);
-        return;
+    int any = 0;
+    for (size_t i = 0; i < cfg->sites_count; i++) {
+        const oe_site_t *s = &cfg->sites[i];
+        if (s->cert_file == NULL || oe_config_site_acme(cfg, i))
+            continue;
+        any = 1;
+        if (oe_tls_load_files_for(s->name, s->cert_file, s->key_file, err, sizeof(err)) != 0)
+            oe_log(OE_LOG_ERROR, "reload_failed", "error", err, "msg", "the previous certificate is still served",
+                   "site", s->name, NULL);
+        else
+            oe_log(OE_LOG_INFO, "reloaded", "cert_file", s->cert_file, "site", s->name, NULL);
     }
-    if (oe_tls_load_files(site->cert_file, site->key_file, err, sizeof(err)) != 0)
-        oe_log(OE_LOG_ERROR, "reload_failed", "error", err, "msg", "the previous certificate is still served", NULL);
-    else
-        oe_log(OE_LOG_INFO, "reloaded", "cert_file", site->cert_file, NULL);
+    if (!any)
+        oe_log(OE_LOG_INFO, "reload", "msg", "no tls.cert_file configured: nothing to reload", NULL);
 }
 
 /* Waits for a signal for at most ms milliseconds (ms < 0: forever); returns it or 0. */
@@ -275,24 +306,10 @@ static int run(const args_t *a, oe_config_t *cfg)
         oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
         return 1;
     }
-    /* one certificate for now: the default site's (else the first site's); per-site
-     * certificates and ACME for several sites come next (issue 13) */
-    const oe_site_t *cert_site = &cfg->sites[cfg->default_site >= 0 ? cfg->default_site : 0];
-    if (cfg->sites_listed && oe_config_acme_enabled(cfg)) {
-        oe_log(OE_LOG_ERROR, "startup_failed", "error",
-               "sites: ACME certificates for several sites are not available in this build yet (give each site "
-               "tls.cert_file, or set acme.enabled: false)",
-               NULL);
-        return EXIT_CONFIG;
-    }
-    if (cert_site->cert_file != NULL) {
-        if (oe_tls_load_files(cert_site->cert_file, cert_site->key_file, err, sizeof(err)) != 0) {
-            oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
-            return EXIT_CONFIG;
-        }
-    } else if (oe_tls_use_selfsigned(cert_site->domains.items, cert_site->domains.count, err, sizeof(err)) != 0) {
+    int rc = load_certificates(cfg, err, sizeof(err));
+    if (rc != 0) {
         oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
-        return 1;
+        return rc;
     }
     if ((st.srv = oe_server_bind(cfg, err, sizeof(err))) == NULL) {
         oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);

@@ -44,22 +44,26 @@ typedef struct {
 
 int oe_admin_ready(const oe_config_t *cfg, const char **reason)
 {
+    static __thread char why[192]; /* the reason names the site; each thread has its own */
     oe_tls_info_t info;
     if (oe_server_draining()) {
         *reason = "draining: shutting down";
         return 0;
     }
-    oe_tls_info(&info);
-    if (!info.loaded) {
-        *reason = "no certificate loaded";
-        return 0;
-    }
-    if (info.fallback && oe_config_acme_enabled(cfg)) {
-        *reason = "waiting for a certificate from ACME (serving a self-signed one)";
-        return 0;
-    }
-    if (info.not_after != 0 && info.not_after < time(NULL)) {
-        *reason = "the certificate has expired";
+    /* every site: a certificate, not the self-signed fallback while ACME is to replace it */
+    for (size_t i = 0; i < cfg->sites_count; i++) {
+        const char *name = cfg->sites[i].name;
+        oe_tls_info_for(name, &info);
+        if (!info.loaded)
+            snprintf(why, sizeof(why), "no certificate loaded for site %s", name);
+        else if (info.fallback && oe_config_site_acme(cfg, i))
+            snprintf(why, sizeof(why), "waiting for a certificate from ACME for site %s (serving a self-signed one)",
+                     name);
+        else if (info.not_after != 0 && info.not_after < time(NULL))
+            snprintf(why, sizeof(why), "the certificate of site %s has expired", name);
+        else
+            continue;
+        *reason = why;
         return 0;
     }
     return oe_upstream_ready(reason);

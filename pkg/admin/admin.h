@@ -3,11 +3,11 @@
  * status page at /.
  *
  * Owns: its own thread, event loop and h2o context (plain HTTP), the readiness rules
- * (certificate loaded and not a fallback while ACME is on, upstream answered recently,
- * not draining), the status page and its JSON (status.c: the one place that JSON is
- * written, with a ring of counter samples for the charts), the /metrics families about
- * the certificate, ACME, the upstream and readiness, and the client side of
- * `ott-edge healthcheck` and `ott-edge status`.
+ * (every site's certificate loaded and not its fallback while ACME is to replace it,
+ * upstream answered recently, not draining), the status page and its JSON (status.c: the
+ * one place that JSON is written, with a ring of counter samples for the charts), the
+ * /metrics families about the certificates, ACME, the upstream and readiness, and the
+ * client side of `ott-edge healthcheck` and `ott-edge status`.
  * Must not touch: the proxy's listeners or handlers; it reads other modules' state only
  * through their headers (server.h, tls.h, proxy.h, acme.h, cache.h, metrics.h, log.h).
  */
@@ -25,7 +25,9 @@ typedef struct oe_admin oe_admin_t;
 oe_admin_t *oe_admin_start(const oe_config_t *cfg, char *err, size_t errlen);
 void oe_admin_stop(oe_admin_t *admin);
 
-/* Readiness as /readyz reports it: returns 1 when ready, else 0 with a short reason. */
+/* Readiness as /readyz reports it: returns 1 when ready, else 0 with a short reason (one
+ * that names the site whose certificate is missing; valid until the calling thread's next
+ * call). */
 int oe_admin_ready(const oe_config_t *cfg, const char **reason);
 
 /* The healthcheck subcommand: GET path on the admin address (host:port, "" host means

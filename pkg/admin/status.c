@@ -28,7 +28,6 @@
 #define ERRORS_SHOWN  5
 #define RATE_MIN_MS   1000 /* live rates are measured over at least this long ... */
 #define RATE_FIRST_MS 100  /* ... or this long just after start */
-#define MAX_CERTS     8
 
 /* One reading of the counters (cumulative, as the workers count them). */
 typedef struct sample {
@@ -52,8 +51,9 @@ static uint64_t next_sample_ms;
 /* Everything one answer shows, read once so /status.json and /metrics agree. */
 typedef struct snapshot {
     time_t now;
-    oe_tls_info_t tls;
-    oe_acme_status_t acme[MAX_CERTS];
+    oe_tls_info_t *tls;     /* what each site serves, in cfg->sites order */
+    uint64_t swaps;         /* certificates swapped in since start, all sites */
+    oe_acme_status_t *acme; /* one per ACME certificate (at most one per site) */
     size_t nacme;
     int upstream_ok;
     const char *upstream_reason;
@@ -131,74 +131,163 @@ static unsigned history(sample_t *out)
     return n;
 }
 
-static void take_snapshot(snapshot_t *s)
+/* Returns 0, or -1 when out of memory (nothing to free then). */
+static int take_snapshot(snapshot_t *s)
 {
     memset(s, 0, sizeof(*s));
     s->now = time(NULL);
-    oe_tls_info(&s->tls);
-    s->nacme = oe_acme_status(s->acme, MAX_CERTS);
+    s->tls = calloc(cfg->sites_count, sizeof(*s->tls));
+    s->acme = calloc(cfg->sites_count, sizeof(*s->acme));
+    if (s->tls == NULL || s->acme == NULL) {
+        free(s->tls);
+        free(s->acme);
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->sites_count; i++)
+        oe_tls_info_for(cfg->sites[i].name, &s->tls[i]);
+    s->swaps = oe_tls_swaps();
+    s->nacme = oe_acme_status(s->acme, cfg->sites_count);
     s->upstream_ok = oe_upstream_ready(&s->upstream_reason);
     s->ready = oe_admin_ready(cfg, &s->ready_reason);
     s->draining = oe_server_draining();
+    return 0;
 }
 
-/* Where the served certificate comes from. */
-static const char *cert_source(const snapshot_t *s)
+static void free_snapshot(snapshot_t *s)
 {
-    if (!s->tls.loaded)
+    free(s->tls);
+    free(s->acme);
+    s->tls = NULL;
+    s->acme = NULL;
+}
+
+/* Where site i's certificate comes from. */
+static const char *cert_source(const snapshot_t *s, size_t i)
+{
+    if (!s->tls[i].loaded)
         return "none";
-    if (s->tls.fallback)
+    if (s->tls[i].fallback)
         return "self-signed";
-    if (cfg->tls.cert_file != NULL)
-        return "file";
-    return s->nacme > 0 ? "acme" : "file";
+    return oe_config_site_acme(cfg, i) ? "acme" : "file";
+}
+
+/* Whether name is in the comma-separated list (a name on two sites' certificates gets one
+ * expiry series). */
+static int listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+    return 0;
+}
+
+/* The certificate families: every served name (once), each site's certificate, and over all
+ * sites whether a self-signed fallback is served and how many swaps there were. */
+static void certificate_metrics(const snapshot_t *s, oe_metrics_out_t *o)
+{
+    size_t cap = cfg->sites_count * sizeof(s->tls[0].names) + 1, len = 0;
+    char *seen = calloc(1, cap);
+    int any_fallback = 0;
+    if (oe_metrics_family(o, "ott_edge_certificate_expiry_seconds", OE_METRICS_GAUGE,
+                          "Seconds until the served certificate expires, per name.") == 0 &&
+        seen != NULL) {
+        for (size_t i = 0; i < cfg->sites_count; i++) {
+            if (!s->tls[i].loaded)
+                continue;
+            char names[sizeof(s->tls[i].names)], *save = NULL;
+            memcpy(names, s->tls[i].names, sizeof(names));
+            for (char *n = strtok_r(names, ",", &save); n != NULL; n = strtok_r(NULL, ",", &save)) {
+                if (listed(seen, n))
+                    continue;
+                len += (size_t)snprintf(seen + len, cap - len, "%s%s", len ? "," : "", n);
+                oe_metrics_sample(o, (double)(s->tls[i].not_after - s->now), "name", n, NULL);
+            }
+        }
+    }
+    free(seen);
+    if (oe_metrics_family(o, "ott_edge_site_certificate_expiry_seconds", OE_METRICS_GAUGE,
+                          "Seconds until the certificate a site serves expires.") == 0)
+        for (size_t i = 0; i < cfg->sites_count; i++)
+            if (s->tls[i].loaded)
+                oe_metrics_sample(o, (double)(s->tls[i].not_after - s->now), "site", cfg->sites[i].name, NULL);
+    if (oe_metrics_family(o, "ott_edge_site_certificate_self_signed", OE_METRICS_GAUGE,
+                          "1 while a site serves the generated self-signed certificate.") == 0)
+        for (size_t i = 0; i < cfg->sites_count; i++)
+            oe_metrics_sample(o, s->tls[i].loaded && s->tls[i].fallback, "site", cfg->sites[i].name, NULL);
+    for (size_t i = 0; i < cfg->sites_count; i++)
+        any_fallback |= s->tls[i].loaded && s->tls[i].fallback;
+    oe_metrics_gauge(o, "ott_edge_certificate_self_signed",
+                     "1 while some site serves the generated self-signed certificate.", any_fallback);
+    oe_metrics_counter(o, "ott_edge_certificate_swaps_total", "Certificates loaded since start.", (double)s->swaps);
 }
 
 /* ---- /metrics ------------------------------------------------------------------------ */
+
+static void acme_metrics(const snapshot_t *s, oe_metrics_out_t *o);
 
 void oe_admin_status_metrics(void *data, oe_metrics_out_t *o)
 {
     (void)data;
     snapshot_t s;
-    take_snapshot(&s);
+    if (take_snapshot(&s) != 0)
+        return;
     if (oe_metrics_family(o, "ott_edge_build_info", OE_METRICS_GAUGE, "Always 1; the version is in the label.") == 0)
         oe_metrics_sample(o, 1, "version", OE_VERSION, NULL);
     oe_metrics_gauge(o, "ott_edge_start_time_seconds", "When this process started (Unix time).", (double)started_at);
-    if (oe_metrics_family(o, "ott_edge_certificate_expiry_seconds", OE_METRICS_GAUGE,
-                          "Seconds until the served certificate expires, per name.") == 0 &&
-        s.tls.loaded) {
-        char names[sizeof(s.tls.names)], *save = NULL;
-        memcpy(names, s.tls.names, sizeof(names));
-        for (char *n = strtok_r(names, ",", &save); n != NULL; n = strtok_r(NULL, ",", &save))
-            oe_metrics_sample(o, (double)(s.tls.not_after - s.now), "name", n, NULL);
-    }
-    oe_metrics_gauge(o, "ott_edge_certificate_self_signed", "1 while the generated self-signed certificate is served.",
-                     s.tls.loaded && s.tls.fallback);
-    oe_metrics_counter(o, "ott_edge_certificate_swaps_total", "Certificates loaded since start.",
-                       (double)s.tls.generation);
+    certificate_metrics(&s, o);
     oe_metrics_gauge(o, "ott_edge_upstream_up", "1 while every site has an upstream server up.", s.upstream_ok);
     oe_metrics_gauge(o, "ott_edge_ready", "1 when /readyz answers 200.", s.ready);
     oe_metrics_gauge(o, "ott_edge_draining", "1 once a shutdown has begun.", s.draining);
-    if (s.nacme == 0)
-        return; /* ACME is off: no ACME families */
+    acme_metrics(&s, o);
+    free_snapshot(&s);
+}
+
+/* The ACME families (none while ACME is off): over all certificates (the families the
+ * one-site form always had: sums, the earliest, the most, the latest), then per site. */
+static void acme_metrics(const snapshot_t *s, oe_metrics_out_t *o)
+{
+    if (s->nacme == 0)
+        return;
     uint64_t ok = 0, failed = 0;
-    for (size_t i = 0; i < s.nacme; i++)
-        ok += s.acme[i].ok, failed += s.acme[i].failed;
-    if (oe_metrics_family(o, "ott_edge_acme_renewals_total", OE_METRICS_COUNTER, "ACME orders completed, by result.") ==
-        0) {
+    time_t next = 0, last_ok = 0, last_failed = 0;
+    unsigned failures = 0;
+    for (size_t i = 0; i < s->nacme; i++) {
+        const oe_acme_status_t *a = &s->acme[i];
+        ok += a->ok, failed += a->failed;
+        if (next == 0 || (a->next_attempt != 0 && a->next_attempt < next))
+            next = a->next_attempt;
+        failures = a->failures > failures ? a->failures : failures;
+        last_ok = a->last_success > last_ok ? a->last_success : last_ok;
+        last_failed = a->last_failure > last_failed ? a->last_failure : last_failed;
+    }
+    if (oe_metrics_family(o, "ott_edge_acme_renewals_total", OE_METRICS_COUNTER,
+                          "ACME orders completed, by result (all sites).") == 0) {
         oe_metrics_sample(o, (double)ok, "result", "ok", NULL);
         oe_metrics_sample(o, (double)failed, "result", "failed", NULL);
     }
-    /* one certificate today: the per-certificate gauges come from the first */
-    const oe_acme_status_t *a = &s.acme[0];
-    oe_metrics_gauge(o, "ott_edge_acme_next_attempt_timestamp_seconds", "When the next ACME order is due (Unix time).",
-                     (double)a->next_attempt);
-    oe_metrics_gauge(o, "ott_edge_acme_consecutive_failures", "ACME orders failed in a row.", a->failures);
+    oe_metrics_gauge(o, "ott_edge_acme_next_attempt_timestamp_seconds",
+                     "When the next ACME order is due (Unix time; the earliest of all sites).", (double)next);
+    oe_metrics_gauge(o, "ott_edge_acme_consecutive_failures", "ACME orders failed in a row (the most of any site).",
+                     failures);
     oe_metrics_gauge(o, "ott_edge_acme_last_success_timestamp_seconds",
-                     "When ACME last installed a certificate (Unix time; 0: not since start).",
-                     (double)a->last_success);
+                     "When ACME last installed a certificate (Unix time; 0: not since start).", (double)last_ok);
     oe_metrics_gauge(o, "ott_edge_acme_last_failure_timestamp_seconds",
-                     "When an ACME order last failed (Unix time; 0: not since start).", (double)a->last_failure);
+                     "When an ACME order last failed (Unix time; 0: not since start).", (double)last_failed);
+    if (oe_metrics_family(o, "ott_edge_acme_site_renewals_total", OE_METRICS_COUNTER,
+                          "ACME orders completed for a site's certificate, by result.") == 0)
+        for (size_t i = 0; i < s->nacme; i++) {
+            oe_metrics_sample(o, (double)s->acme[i].ok, "site", s->acme[i].site, "result", "ok", NULL);
+            oe_metrics_sample(o, (double)s->acme[i].failed, "site", s->acme[i].site, "result", "failed", NULL);
+        }
+    if (oe_metrics_family(o, "ott_edge_acme_site_next_attempt_timestamp_seconds", OE_METRICS_GAUGE,
+                          "When the next ACME order for a site is due (Unix time).") == 0)
+        for (size_t i = 0; i < s->nacme; i++)
+            oe_metrics_sample(o, (double)s->acme[i].next_attempt, "site", s->acme[i].site, NULL);
+    if (oe_metrics_family(o, "ott_edge_acme_site_consecutive_failures", OE_METRICS_GAUGE,
+                          "ACME orders for a site failed in a row.") == 0)
+        for (size_t i = 0; i < s->nacme; i++)
+            oe_metrics_sample(o, s->acme[i].failures, "site", s->acme[i].site, NULL);
 }
 
 /* ---- /status.json ---------------------------------------------------------------------- */
@@ -251,17 +340,29 @@ static json_t *acme_json(const oe_acme_status_t *a)
                      "last_problem", str_or_null(a->last_error), "last_problem_at", time_or_null(a->last_failure));
 }
 
-static json_t *certificate_json(const snapshot_t *s)
+/* The ACME job of site i, or NULL. */
+static const oe_acme_status_t *site_acme(const snapshot_t *s, size_t i)
 {
-    if (!s->tls.loaded)
+    for (size_t k = 0; k < s->nacme; k++)
+        if (strcmp(s->acme[k].site, cfg->sites[i].name) == 0)
+            return &s->acme[k];
+    return NULL;
+}
+
+/* What site i serves (null when nothing), with its ACME job's state (null without one). */
+static json_t *certificate_json(const snapshot_t *s, size_t i)
+{
+    const oe_tls_info_t *t = &s->tls[i];
+    if (!t->loaded)
         return json_null();
-    double days = (double)(s->tls.not_after - s->now) / 86400.0;
-    json_t *c = json_pack("{s:s, s:o, s:s, s:s, s:s, s:I, s:I, s:f}", "source", cert_source(s), "names",
-                          name_list(s->tls.names), "subject", s->tls.subject, "issuer", s->tls.issuer, "serial",
-                          s->tls.serial, "not_before", (json_int_t)s->tls.not_before, "not_after",
-                          (json_int_t)s->tls.not_after, "days_left", (double)(long long)(days * 10) / 10.0);
+    double days = (double)(t->not_after - s->now) / 86400.0;
+    json_t *c = json_pack("{s:s, s:o, s:s, s:s, s:s, s:I, s:I, s:f}", "source", cert_source(s, i), "names",
+                          name_list(t->names), "subject", t->subject, "issuer", t->issuer, "serial", t->serial,
+                          "not_before", (json_int_t)t->not_before, "not_after", (json_int_t)t->not_after, "days_left",
+                          (double)(long long)(days * 10) / 10.0);
+    const oe_acme_status_t *a = site_acme(s, i);
     if (c != NULL)
-        json_object_set_new(c, "acme", s->nacme > 0 ? acme_json(&s->acme[0]) : json_null());
+        json_object_set_new(c, "acme", a != NULL ? acme_json(a) : json_null());
     return c;
 }
 
@@ -325,9 +426,9 @@ static json_t *sites_json(const snapshot_t *s, const sample_t *h, unsigned n, co
         json_t *domains = json_array();
         for (size_t d = 0; d < site->domains.count; d++)
             json_array_append_new(domains, json_string(site->domains.items[d]));
-        json_array_append_new(list,
-                              json_pack("{s:s, s:o, s:o, s:o}", "name", site->name, "domains", domains, "certificate",
-                                        certificate_json(s), "upstreams", upstream_json(site->name, u, nu, h, n, now)));
+        json_array_append_new(list, json_pack("{s:s, s:o, s:o, s:o}", "name", site->name, "domains", domains,
+                                              "certificate", certificate_json(s, i), "upstreams",
+                                              upstream_json(site->name, u, nu, h, n, now)));
     }
     return list;
 }
@@ -389,13 +490,15 @@ char *oe_admin_status_json(size_t *len)
 {
     snapshot_t s;
     sample_t now;
-    take_snapshot(&s);
+    if (take_snapshot(&s) != 0)
+        return NULL;
     read_counters(&now);
     sample_t *h = malloc(sizeof(sample_t) * OE_ADMIN_HISTORY);
     oe_log_event_t *ev = malloc(sizeof(oe_log_event_t) * EVENTS_SHOWN);
     if (h == NULL || ev == NULL) {
         free(h);
         free(ev);
+        free_snapshot(&s);
         return NULL;
     }
     unsigned n = history(h);
@@ -410,6 +513,7 @@ char *oe_admin_status_json(size_t *len)
                             "acme_events", events);
     free(h);
     free(ev);
+    free_snapshot(&s);
     char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(4)) : NULL;
     json_decref(doc);
     if (text != NULL && len != NULL)

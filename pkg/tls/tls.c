@@ -7,6 +7,7 @@
 #include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "challenge/challenge.h"
@@ -21,10 +22,21 @@ static const char *tls12_ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES1
 static const char *tls13_suites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 static const char *groups = "X25519:P-256:P-384";
 
+/* One site's certificate. */
+typedef struct slot {
+    char name[OE_CONFIG_SITE_NAME_MAX + 1]; /* "" for the one unnamed certificate before oe_tls_set_sites() */
+    SSL_CTX *ctx;                           /* NULL until loaded */
+    oe_tls_info_t info;
+} slot_t;
+
 static SSL_CTX *front;
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
-static SSL_CTX *live; /* the certificate context handshakes switch to */
-static oe_tls_info_t live_info;
+/* guarded by live_lock: */
+static slot_t *slots; /* in cfg->sites order, so a site's index is its slot's */
+static size_t nslots;
+static size_t primary;               /* the default site's slot, else 0 */
+static const oe_config_t *route_cfg; /* NULL: no routing, every handshake gets the primary */
+static uint64_t swaps;
 
 static void set_err(char *err, size_t errlen, const char *what)
 {
@@ -108,12 +120,23 @@ void oe_tls_set_sni_observer(oe_tls_sni_cb cb)
     sni_observer = cb;
 }
 
+/* The slot of a site name (NULL: the primary); -1 when unknown. Call with live_lock held. */
+static long find_slot(const char *site)
+{
+    if (site == NULL)
+        return nslots > 0 ? (long)primary : -1;
+    for (size_t i = 0; i < nslots; i++)
+        if (strcmp(slots[i].name, site) == 0)
+            return (long)i;
+    return -1;
+}
+
 /* Runs once per handshake: picks the context that holds the certificate to present. */
 static int on_client_hello(SSL *ssl, int *alert, void *arg)
 {
+    char name[256];
     (void)arg;
     if (hello_offers_acme(ssl)) {
-        char name[256];
         SSL_CTX *ch = hello_sni(ssl, name, sizeof(name)) ? oe_challenge_alpn_ctx(name) : NULL;
         if (ch == NULL) {
             *alert = SSL_AD_UNRECOGNIZED_NAME;
@@ -123,14 +146,21 @@ static int on_client_hello(SSL *ssl, int *alert, void *arg)
         SSL_CTX_free(ch);
         return SSL_CLIENT_HELLO_SUCCESS;
     }
+    int have = -1; /* the SNI: not read yet */
     if (sni_observer != NULL) {
         /* libh2o's BIO carries its socket: that is how the server learns the name */
-        char name[256];
-        int have = hello_sni(ssl, name, sizeof(name));
+        have = hello_sni(ssl, name, sizeof(name));
         sni_observer(BIO_get_data(SSL_get_rbio(ssl)), have ? name : NULL);
     }
     pthread_mutex_lock(&live_lock);
-    SSL_CTX *cur = live;
+    long i = -1; /* with one site (the one-site form) there is nothing to choose */
+    if (nslots > 1 && route_cfg != NULL && (have >= 0 ? have : hello_sni(ssl, name, sizeof(name))))
+        i = oe_config_site_for_host(route_cfg, name, strlen(name));
+    SSL_CTX *cur = i >= 0 && (size_t)i < nslots ? slots[i].ctx : NULL;
+    if (cur == NULL && nslots > 0)
+        cur = slots[primary].ctx; /* unknown name, no SNI, or that site has nothing loaded */
+    for (size_t j = 0; cur == NULL && j < nslots; j++)
+        cur = slots[j].ctx;
     if (cur != NULL)
         SSL_CTX_up_ref(cur);
     pthread_mutex_unlock(&live_lock);
@@ -159,6 +189,18 @@ int oe_tls_init(char *err, size_t errlen)
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     SSL_CTX_sess_set_cache_size(ctx, 20000);
     SSL_CTX_set_num_tickets(ctx, 1);
+    slot_t *one = calloc(1, sizeof(*one));
+    if (one == NULL) {
+        snprintf(err, errlen, "tls: out of memory");
+        SSL_CTX_free(ctx);
+        return -1;
+    }
+    pthread_mutex_lock(&live_lock);
+    slots = one;
+    nslots = 1;
+    primary = 0;
+    route_cfg = NULL;
+    pthread_mutex_unlock(&live_lock);
     front = ctx;
     return 0;
 }
@@ -166,11 +208,58 @@ int oe_tls_init(char *err, size_t errlen)
 void oe_tls_shutdown(void)
 {
     pthread_mutex_lock(&live_lock);
-    SSL_CTX_free(live);
-    live = NULL;
+    for (size_t i = 0; i < nslots; i++)
+        SSL_CTX_free(slots[i].ctx);
+    free(slots);
+    slots = NULL;
+    nslots = 0;
+    route_cfg = NULL;
     pthread_mutex_unlock(&live_lock);
     SSL_CTX_free(front);
     front = NULL;
+}
+
+int oe_tls_set_sites(const oe_config_t *cfg, char *err, size_t errlen)
+{
+    size_t n = cfg->sites_count;
+    slot_t *ns = calloc(n > 0 ? n : 1, sizeof(*ns)), *old;
+    size_t oldn;
+    if (ns == NULL || n == 0) {
+        free(ns);
+        snprintf(err, errlen, n == 0 ? "tls: no sites" : "tls: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        snprintf(ns[i].name, sizeof(ns[i].name), "%s", cfg->sites[i].name);
+    pthread_mutex_lock(&live_lock);
+    old = slots;
+    oldn = nslots;
+    /* a site that stays keeps its certificate; the unnamed one goes to the primary site */
+    size_t prim = cfg->default_site >= 0 ? (size_t)cfg->default_site : 0;
+    for (size_t j = 0; j < oldn; j++) {
+        size_t i = 0;
+        if (old[j].ctx == NULL)
+            continue;
+        if (old[j].name[0] == '\0')
+            i = prim;
+        else
+            for (i = 0; i < n && strcmp(ns[i].name, old[j].name) != 0; i++)
+                ;
+        if (i < n && ns[i].ctx == NULL) {
+            ns[i].ctx = old[j].ctx;
+            ns[i].info = old[j].info;
+            old[j].ctx = NULL;
+        }
+    }
+    slots = ns;
+    nslots = n;
+    primary = prim;
+    route_cfg = cfg;
+    pthread_mutex_unlock(&live_lock);
+    for (size_t j = 0; j < oldn; j++)
+        SSL_CTX_free(old[j].ctx); /* sites that are gone; handshakes that picked them hold references */
+    free(old);
+    return 0;
 }
 
 SSL_CTX *oe_tls_front_ctx(void)
@@ -228,8 +317,9 @@ static void cert_info(X509 *x, oe_tls_info_t *out)
     GENERAL_NAMES_free(sans);
 }
 
-/* Builds a certificate context from a key and a chain (leaf first) and swaps it in. */
-static int swap_in(EVP_PKEY *key, STACK_OF(X509) * chain, int fallback, char *err, size_t errlen)
+/* Builds a certificate context from a key and a chain (leaf first) and swaps it in as the
+ * site's (NULL: the primary). */
+static int swap_in(const char *site, EVP_PKEY *key, STACK_OF(X509) * chain, int fallback, char *err, size_t errlen)
 {
     if (sk_X509_num(chain) < 1) {
         snprintf(err, errlen, "tls: no certificate found in the PEM data");
@@ -264,15 +354,26 @@ static int swap_in(EVP_PKEY *key, STACK_OF(X509) * chain, int fallback, char *er
     info.loaded = 1;
     info.fallback = fallback;
 
+    char name[OE_CONFIG_SITE_NAME_MAX + 1];
     pthread_mutex_lock(&live_lock);
-    SSL_CTX *old = live;
-    live = ctx;
-    info.generation = live_info.generation + 1;
-    live_info = info;
+    long i = find_slot(site);
+    SSL_CTX *old = NULL;
+    if (i >= 0) {
+        old = slots[i].ctx;
+        slots[i].ctx = ctx;
+        info.generation = ++swaps;
+        slots[i].info = info;
+        snprintf(name, sizeof(name), "%s", slots[i].name);
+    }
     pthread_mutex_unlock(&live_lock);
+    if (i < 0) {
+        SSL_CTX_free(ctx);
+        snprintf(err, errlen, "tls: no site is named \"%.64s\"", site != NULL ? site : "");
+        return -1;
+    }
     SSL_CTX_free(old); /* handshakes that picked it hold their own reference */
     oe_log(OE_LOG_INFO, "certificate_loaded", "subject", info.subject, "names", info.names, "issuer", info.issuer,
-           "serial", info.serial, "fallback", fallback ? "true" : "false", NULL);
+           "serial", info.serial, "fallback", fallback ? "true" : "false", name[0] ? "site" : NULL, name, NULL);
     return 0;
 }
 
@@ -290,7 +391,7 @@ static STACK_OF(X509) * read_chain(BIO *bio)
     return chain;
 }
 
-static int load_pem(BIO *cbio, BIO *kbio, const char *what, char *err, size_t errlen)
+static int load_pem(const char *site, BIO *cbio, BIO *kbio, const char *what, char *err, size_t errlen)
 {
     STACK_OF(X509) *chain = read_chain(cbio);
     EVP_PKEY *key = PEM_read_bio_PrivateKey(kbio, NULL, NULL, NULL);
@@ -300,7 +401,7 @@ static int load_pem(BIO *cbio, BIO *kbio, const char *what, char *err, size_t er
     } else if (key == NULL) {
         set_err(err, errlen, "tls: no usable PEM private key found");
     } else {
-        rc = swap_in(key, chain, 0, err, errlen);
+        rc = swap_in(site, key, chain, 0, err, errlen);
     }
     sk_X509_pop_free(chain, X509_free);
     EVP_PKEY_free(key);
@@ -309,6 +410,11 @@ static int load_pem(BIO *cbio, BIO *kbio, const char *what, char *err, size_t er
 
 int oe_tls_load_files(const char *cert_file, const char *key_file, char *err, size_t errlen)
 {
+    return oe_tls_load_files_for(NULL, cert_file, key_file, err, errlen);
+}
+
+int oe_tls_load_files_for(const char *site, const char *cert_file, const char *key_file, char *err, size_t errlen)
+{
     BIO *c = BIO_new_file(cert_file, "r"), *k = BIO_new_file(key_file, "r");
     int rc = -1;
     if (c == NULL)
@@ -316,7 +422,7 @@ int oe_tls_load_files(const char *cert_file, const char *key_file, char *err, si
     else if (k == NULL)
         snprintf(err, errlen, "tls.key_file: cannot read %s", key_file);
     else
-        rc = load_pem(c, k, cert_file, err, errlen);
+        rc = load_pem(site, c, k, cert_file, err, errlen);
     ERR_clear_error();
     BIO_free(c);
     BIO_free(k);
@@ -326,8 +432,14 @@ int oe_tls_load_files(const char *cert_file, const char *key_file, char *err, si
 int oe_tls_publish_pem(const char *chain_pem, size_t chain_len, const char *key_pem, size_t key_len, char *err,
                        size_t errlen)
 {
+    return oe_tls_publish_pem_for(NULL, chain_pem, chain_len, key_pem, key_len, err, errlen);
+}
+
+int oe_tls_publish_pem_for(const char *site, const char *chain_pem, size_t chain_len, const char *key_pem,
+                           size_t key_len, char *err, size_t errlen)
+{
     BIO *c = BIO_new_mem_buf(chain_pem, (int)chain_len), *k = BIO_new_mem_buf(key_pem, (int)key_len);
-    int rc = c != NULL && k != NULL ? load_pem(c, k, "certificate", err, errlen) : -1;
+    int rc = c != NULL && k != NULL ? load_pem(site, c, k, "certificate", err, errlen) : -1;
     BIO_free(c);
     BIO_free(k);
     return rc;
@@ -340,6 +452,11 @@ static int is_ip(const char *s)
 }
 
 int oe_tls_use_selfsigned(char *const *names, size_t count, char *err, size_t errlen)
+{
+    return oe_tls_use_selfsigned_for(NULL, names, count, err, errlen);
+}
+
+int oe_tls_use_selfsigned_for(const char *site, char *const *names, size_t count, char *err, size_t errlen)
 {
     static char *const localhost[] = {"localhost"};
     if (count == 0) {
@@ -387,7 +504,7 @@ int oe_tls_use_selfsigned(char *const *names, size_t count, char *err, size_t er
     }
     sk_X509_push(chain, x);
     x = NULL;
-    rc = swap_in(key, chain, 1, err, errlen);
+    rc = swap_in(site, key, chain, 1, err, errlen);
 fail:
     if (rc != 0 && err[0] == '\0')
         set_err(err, errlen, "tls: cannot generate a self-signed certificate");
@@ -399,9 +516,40 @@ fail:
 
 void oe_tls_info(oe_tls_info_t *out)
 {
+    oe_tls_info_for(NULL, out);
+}
+
+int oe_tls_info_for(const char *site, oe_tls_info_t *out)
+{
     pthread_mutex_lock(&live_lock);
-    *out = live_info;
+    long i = find_slot(site);
+    if (i >= 0)
+        *out = slots[i].info;
+    else
+        memset(out, 0, sizeof(*out));
     pthread_mutex_unlock(&live_lock);
+    return i >= 0 ? 0 : -1;
+}
+
+int oe_tls_sni_site(SSL *ssl)
+{
+    const char *sni = ssl != NULL ? SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) : NULL;
+    int i = -1;
+    if (sni == NULL)
+        return -1;
+    pthread_mutex_lock(&live_lock);
+    if (route_cfg != NULL)
+        i = oe_config_site_for_host(route_cfg, sni, strlen(sni));
+    pthread_mutex_unlock(&live_lock);
+    return i;
+}
+
+uint64_t oe_tls_swaps(void)
+{
+    pthread_mutex_lock(&live_lock);
+    uint64_t n = swaps;
+    pthread_mutex_unlock(&live_lock);
+    return n;
 }
 
 int oe_tls_pem_info(const char *chain_pem, size_t chain_len, oe_tls_info_t *out, char *err, size_t errlen)

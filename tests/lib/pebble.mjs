@@ -18,8 +18,12 @@
 //   `dnsServer: '127.0.0.1:PORT'` makes pebble resolve through that server instead of its
 //   challtestsrv (which is then not started): DNS-01 tests point it at a real resolver
 //   (tests/lib/dns.mjs). Without it nothing changes.
+//   addA(host, addresses) -> the mock DNS answers host with these IPv4 addresses (e.g. one where
+//     nothing listens, to break one name's validation); clearA(host) undoes it. Only with the
+//     mock DNS (no dnsServer).
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, openSync, closeSync, readFileSync, unlinkSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
@@ -140,6 +144,21 @@ async function lockSlot(slot, timeoutMs = 600000) {
     }
 }
 
+/** POSTs JSON to pebble-challtestsrv's management port; resolves when it answers 200. */
+function ctsPost(port, pathname, body) {
+    return new Promise((resolve, reject) => {
+        const data = JSON.stringify(body);
+        const req = http.request({ host: '127.0.0.1', port, path: pathname, method: 'POST', timeout: 3000,
+            headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
+            res.resume();
+            res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`challtestsrv ${pathname}: ${res.statusCode}`))));
+        });
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+        req.on('error', reject);
+        req.end(data);
+    });
+}
+
 export async function startPebble({ slot, validity = 3600, eab = null, env = {}, start = true, dnsServer = null } = {}) {
     const ports = pebblePorts(slot);
     if (![...locks].some((l) => l.endsWith(`-slot-${slot}.lock`))) await lockSlot(slot);
@@ -240,6 +259,15 @@ export async function startPebble({ slot, validity = 3600, eab = null, env = {},
         /** the `acme:` section for an ott-edge config talking to this pebble */
         edgeAcmeConfig(extra = {}) {
             return { directory: self.directory, ca_file: caFile, ...extra };
+        },
+        /** mock DNS (pebble-challtestsrv): host resolves to addresses for pebble's validation */
+        addA(host, addresses) {
+            if (dnsServer) throw new Error('addA needs the mock DNS (startPebble without dnsServer)');
+            return ctsPost(ports.ctsMgmt, '/add-a', { host: host.endsWith('.') ? host : `${host}.`, addresses });
+        },
+        clearA(host) {
+            if (dnsServer) throw new Error('clearA needs the mock DNS (startPebble without dnsServer)');
+            return ctsPost(ports.ctsMgmt, '/clear-a', { host: host.endsWith('.') ? host : `${host}.` });
         },
         /** the `listen:` section putting ott-edge on the ports pebble validates against */
         edgeListen(adminPort) {
