@@ -19,9 +19,9 @@
 #include "log/log.h"
 #include "util/util.h"
 
-#define NOTIFY_ENV     "OE_HANDOVER_NOTIFY_FD" /* our readiness pipe (not a configuration key) */
-#define LIBSYSTEMD     "libsystemd.so.0"
-#define FDS_START      3
+#define NOTIFY_ENV "OE_HANDOVER_NOTIFY_FD" /* our readiness pipe (not a configuration key) */
+#define LIBSYSTEMD "libsystemd.so.0"
+#define FDS_START  3
 
 typedef struct {
     char name[32];
@@ -60,12 +60,12 @@ int oe_handover_init(char *err, size_t errlen)
     exe_path[n > 0 ? n : 0] = '\0';
     const char *nf = getenv(NOTIFY_ENV);
     if (nf != NULL) {
-        notify_fd = atoi(nf);
+        notify_fd = (int)strtol(nf, NULL, 10);
         fcntl(notify_fd, F_SETFD, FD_CLOEXEC);
         unsetenv(NOTIFY_ENV);
     }
     const char *pid = getenv("LISTEN_PID");
-    if (pid == NULL || atol(pid) != (long)getpid())
+    if (pid == NULL || strtol(pid, NULL, 10) != (long)getpid())
         return 0;
     int (*listen_fds)(int, char ***) = NULL;
     void *p = sym("sd_listen_fds_with_names");
@@ -102,16 +102,25 @@ static int bound_to(int fd, const char *addr)
 {
     char host[256];
     uint16_t port;
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = {0};
     socklen_t sl = sizeof(ss);
     int on = 0;
     socklen_t ol = sizeof(on);
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &ol) != 0 || !on ||
-        getsockname(fd, (void *)&ss, &sl) != 0 || oe_config_split_hostport(addr, host, sizeof(host), &port) != 0)
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &ol) != 0 || !on || getsockname(fd, (void *)&ss, &sl) != 0 ||
+        oe_config_split_hostport(addr, host, sizeof(host), &port) != 0)
         return 0;
-    const struct sockaddr_in *v4 = (void *)&ss;
-    const struct sockaddr_in6 *v6 = (void *)&ss;
-    uint16_t have = ss.ss_family == AF_INET ? ntohs(v4->sin_port) : ntohs(v6->sin6_port);
+    struct sockaddr_in v4[1] = {0};
+    struct sockaddr_in6 v6[1] = {0};
+    uint16_t have;
+    if (ss.ss_family == AF_INET && sl >= sizeof(*v4)) {
+        memcpy(v4, &ss, sizeof(*v4));
+        have = ntohs(v4->sin_port);
+    } else if (ss.ss_family == AF_INET6 && sl >= sizeof(*v6)) {
+        memcpy(v6, &ss, sizeof(*v6));
+        have = ntohs(v6->sin6_port);
+    } else {
+        return 0;
+    }
     if (have != port)
         return 0;
     if (host[0] == '\0') /* every address: a wildcard socket */

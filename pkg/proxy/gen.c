@@ -27,7 +27,7 @@ struct oe_proxy_gen {
 
 static oe_proxy_gen_t *current; /* read by any thread (atomic), written by the main thread */
 static pthread_mutex_t other_lock = PTHREAD_MUTEX_INITIALIZER; /* threads other than workers */
-static oe_proxy_gen_t *retired; /* the main thread's */
+static oe_proxy_gen_t *retired;                                /* the main thread's */
 static uint64_t generations;
 
 oe_proxy_gen_t *oe_proxy_gen_new(const oe_config_t *cfg, void *payload, void (*free_payload)(void *))

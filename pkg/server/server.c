@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "h2o_compat.h"
+#include "handover/handover.h"
 #include "http1/http1.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -22,7 +23,6 @@
 #include "tls/tls.h"
 #include "tunnel/tunnel.h"
 #include "upstream/upstream.h"
-#include "handover/handover.h"
 #include "util/util.h"
 
 enum { STATE_RUNNING = 0, STATE_STOP_ACCEPTING = 1, STATE_STOPPING = 2 };
@@ -35,7 +35,7 @@ typedef struct worker {
     oe_server_t *srv;
     h2o_evloop_t *loop;
     h2o_accept_ctx_t accept_https, accept_http;
-    int fds[2][OE_SERVER_MAX_LISTEN];              /* [HTTPS or HTTP][i]: listening sockets */
+    int fds[2][OE_SERVER_MAX_LISTEN]; /* [HTTPS or HTTP][i]: listening sockets */
     size_t nfds[2];
     h2o_socket_t *lis[2][OE_SERVER_MAX_LISTEN];
     int listeners_closed;
@@ -51,7 +51,7 @@ struct oe_server {
     unsigned nworkers;
     worker_t *workers;
     int state;
-    int close_websockets; /* drain: end every WebSocket with 1001 */
+    int close_websockets;   /* drain: end every WebSocket with 1001 */
     h2o_pathconf_t *router; /* the HTTPS listener's path (generations are built against it) */
 };
 
