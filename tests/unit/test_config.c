@@ -1273,8 +1273,8 @@ static void test_sites_print(void)
         return;
     out = print_to_string(cfg);
     CHECK(strstr(out, "\nsites:\n- name: ott\n") != NULL, "sites printed:\n%s", out);
-    CHECK(strstr(out, "\ndomains:") == NULL && strstr(out, "\nupstream:") == NULL && strstr(out, "\ntls:\n  cert_file") == NULL &&
-              strstr(out, "\ntls:\n  session_lifetime:") != NULL,
+    CHECK(strstr(out, "\ndomains:") == NULL && strstr(out, "\nupstream:") == NULL &&
+              strstr(out, "\ntls:\n  cert_file") == NULL && strstr(out, "\ntls:\n  session_lifetime:") != NULL,
           "no top-level site keys with sites (tls.session_lifetime stays):\n%s", out);
     CHECK(strstr(out, "  hash_key: header:x-room\n") != NULL && strstr(out, "  hash_key: path_segment:3\n") != NULL,
           "hash keys printed");
