@@ -10,6 +10,7 @@
 
 #include "admin/internal.h"
 #include "h2o_compat.h"
+#include "handover/handover.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "proxy/proxy.h"
@@ -30,6 +31,7 @@ struct oe_admin {
     int fd;
     pthread_t thread;
     int stop;
+    int stop_accepting; /* handed over: the listener closes, each answer closes its connection */
 };
 
 /* The admin side lives until the process exits (its h2o context and connections are not
@@ -45,6 +47,7 @@ typedef struct {
 int oe_admin_ready(const oe_config_t *cfg, const char **reason)
 {
     static __thread char why[192]; /* the reason names the site; each thread has its own */
+    static int was_ready;          /* once ready, a site added by a reload never takes it back */
     oe_tls_info_t info;
     if (oe_server_draining()) {
         *reason = "draining: shutting down";
@@ -56,6 +59,8 @@ int oe_admin_ready(const oe_config_t *cfg, const char **reason)
         oe_tls_info_for(name, &info);
         if (!info.loaded)
             snprintf(why, sizeof(why), "no certificate loaded for site %s", name);
+        else if (info.fallback && oe_config_site_acme(cfg, i) && __atomic_load_n(&was_ready, __ATOMIC_RELAXED))
+            continue; /* a new site waits for its first certificate: the others serve (status shows it) */
         else if (info.fallback && oe_config_site_acme(cfg, i))
             snprintf(why, sizeof(why), "waiting for a certificate from ACME for site %s (serving a self-signed one)",
                      name);
@@ -66,14 +71,19 @@ int oe_admin_ready(const oe_config_t *cfg, const char **reason)
         *reason = why;
         return 0;
     }
-    return oe_upstream_ready(reason);
+    int ready = oe_upstream_ready(reason);
+    if (ready)
+        __atomic_store_n(&was_ready, 1, __ATOMIC_RELAXED);
+    return ready;
 }
 
-static void send_text(h2o_req_t *req, int status, const char *reason, const char *ctype, const char *body, size_t len)
+void oe_admin_send_text(h2o_req_t *req, int status, const char *reason, const char *ctype, const char *body, size_t len)
 {
     req->res.status = status;
     req->res.reason = reason;
     req->res.content_length = len;
+    if (the_admin != NULL && __atomic_load_n(&the_admin->stop_accepting, __ATOMIC_ACQUIRE))
+        req->http1_is_persistent = 0; /* the client's next request goes to the new process */
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, strlen(ctype));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
     h2o_send_inline(req, body, len);
@@ -83,10 +93,10 @@ static int on_livez(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
     if (oe_server_loops_alive(LOOP_MAX_AGE_MS)) {
-        send_text(req, 200, "OK", "application/json", H2O_STRLIT("{\"status\":\"ok\"}\n"));
+        oe_admin_send_text(req, 200, "OK", "application/json", H2O_STRLIT("{\"status\":\"ok\"}\n"));
     } else {
-        send_text(req, 503, "Service Unavailable", "application/json",
-                  H2O_STRLIT("{\"status\":\"error\",\"reason\":\"a worker event loop is stuck\"}\n"));
+        oe_admin_send_text(req, 503, "Service Unavailable", "application/json",
+                           H2O_STRLIT("{\"status\":\"error\",\"reason\":\"a worker event loop is stuck\"}\n"));
     }
     return 0;
 }
@@ -96,12 +106,15 @@ static int on_readyz(h2o_handler_t *_self, h2o_req_t *req)
     admin_handler_t *self = (void *)_self;
     const char *reason = "";
     char body[512];
-    if (oe_admin_ready(self->admin->cfg, &reason)) {
-        send_text(req, 200, "OK", "application/json", H2O_STRLIT("{\"status\":\"ready\"}\n"));
+    oe_proxy_gen_t *gen = oe_proxy_gen_acquire(); /* the configuration in service */
+    int ready = oe_admin_ready(gen != NULL ? oe_proxy_gen_config(gen) : self->admin->cfg, &reason);
+    oe_proxy_gen_release(gen);
+    if (ready) {
+        oe_admin_send_text(req, 200, "OK", "application/json", H2O_STRLIT("{\"status\":\"ready\"}\n"));
     } else {
         int n = snprintf(body, sizeof(body), "{\"status\":\"not ready\",\"reason\":\"%s\"}\n", reason);
-        send_text(req, 503, "Service Unavailable", "application/json", body,
-                  (size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1);
+        oe_admin_send_text(req, 503, "Service Unavailable", "application/json", body,
+                           (size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1);
     }
     return 0;
 }
@@ -111,10 +124,10 @@ static int on_readyz(h2o_handler_t *_self, h2o_req_t *req)
 static void send_rendered(h2o_req_t *req, const char *ctype, char *text, size_t len)
 {
     if (text == NULL) {
-        send_text(req, 500, "Internal Server Error", "text/plain", H2O_STRLIT("out of memory\n"));
+        oe_admin_send_text(req, 500, "Internal Server Error", "text/plain", H2O_STRLIT("out of memory\n"));
         return;
     }
-    send_text(req, 200, "OK", ctype, text, len);
+    oe_admin_send_text(req, 200, "OK", ctype, text, len);
     free(text);
 }
 
@@ -147,7 +160,7 @@ static int on_page(h2o_handler_t *self, h2o_req_t *req)
                                      "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'"));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, NULL,
                           H2O_STRLIT("nosniff"));
-    send_text(req, 200, "OK", "text/html; charset=utf-8", oe_admin_status_html, oe_admin_status_html_len);
+    oe_admin_send_text(req, 200, "OK", "text/html; charset=utf-8", oe_admin_status_html, oe_admin_status_html_len);
     return 0;
 }
 
@@ -173,6 +186,12 @@ static void *admin_main(void *arg)
 {
     oe_admin_t *admin = arg;
     while (!__atomic_load_n(&admin->stop, __ATOMIC_ACQUIRE)) {
+        if (admin->listener != NULL && __atomic_load_n(&admin->stop_accepting, __ATOMIC_ACQUIRE)) {
+            h2o_socket_read_stop(admin->listener);
+            h2o_socket_close(admin->listener); /* this copy: the new process has its own */
+            admin->listener = NULL;
+            admin->fd = -1;
+        }
         h2o_evloop_run(admin->loop, 100);
         oe_admin_status_tick();
     }
@@ -187,7 +206,9 @@ oe_admin_t *oe_admin_start(const oe_config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     admin->cfg = cfg;
-    if ((admin->fd = oe_util_listen(cfg->listen.admin, "listen.admin", 0, 128, err, errlen)) < 0) {
+    /* in a binary upgrade the old process hands its admin socket over */
+    if (oe_handover_take("admin", cfg->listen.admin, &admin->fd, 1) != 1 &&
+        (admin->fd = oe_util_listen(cfg->listen.admin, "listen.admin", 0, 128, err, errlen)) < 0) {
         free(admin);
         return NULL;
     }
@@ -198,6 +219,7 @@ oe_admin_t *oe_admin_start(const oe_config_t *cfg, char *err, size_t errlen)
     register_handler(host, "/readyz", on_readyz, admin);
     register_handler(host, "/metrics", on_metrics, admin);
     register_handler(host, "/status.json", on_status_json, admin);
+    oe_admin_register_reload(host);
     register_handler(host, "/", on_page, admin);
     admin->loop = h2o_evloop_create();
     h2o_context_init(&admin->ctx, admin->loop, &admin->gc);
@@ -214,6 +236,17 @@ oe_admin_t *oe_admin_start(const oe_config_t *cfg, char *err, size_t errlen)
     }
     oe_log(OE_LOG_INFO, "admin_listening", "addr", cfg->listen.admin, NULL);
     return admin;
+}
+
+void oe_admin_stop_accepting(oe_admin_t *admin)
+{
+    if (admin != NULL)
+        __atomic_store_n(&admin->stop_accepting, 1, __ATOMIC_RELEASE);
+}
+
+int oe_admin_listen_fd(const oe_admin_t *admin)
+{
+    return admin != NULL ? admin->fd : -1;
 }
 
 void oe_admin_stop(oe_admin_t *admin)

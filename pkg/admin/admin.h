@@ -1,6 +1,6 @@
 /*
- * admin — the admin listener: GET /livez, /readyz, /metrics, /status.json and the
- * status page at /.
+ * admin — the admin listener: GET /livez, /readyz, /metrics, /status.json, the status
+ * page at /, and POST /reload.
  *
  * Owns: its own thread, event loop and h2o context (plain HTTP), the readiness rules
  * (every site's certificate loaded and not its fallback while ACME is to replace it,
@@ -24,6 +24,20 @@ typedef struct oe_admin oe_admin_t;
 /* Binds cfg->listen.admin and starts the admin thread. */
 oe_admin_t *oe_admin_start(const oe_config_t *cfg, char *err, size_t errlen);
 void oe_admin_stop(oe_admin_t *admin);
+/* After a binary upgrade: closes this process's copy of the listening socket (the new
+ * process accepts on it) and ends each open connection after its next answer; probes and
+ * scrapes keep being answered meanwhile. */
+void oe_admin_stop_accepting(oe_admin_t *admin);
+/* The listening socket (handed to a new process in a binary upgrade); -1 for NULL. */
+int oe_admin_listen_fd(const oe_admin_t *admin);
+
+/* Configuration reloads. main notes each result (SIGHUP, POST /reload); /metrics, the
+ * status page and POST /reload show it. message: the error, or what the reload changed. */
+void oe_admin_note_reload(int ok, const char *message);
+/* The `reload` subcommand: POST /reload on the admin address (as healthcheck does), which
+ * makes the running ott-edge reload its configuration and answers with the result; prints
+ * it to out. Returns 0 when the reload succeeded, 1 otherwise (message in err). */
+int oe_admin_reload_request(const char *admin_addr, FILE *out, char *err, size_t errlen);
 
 /* Readiness as /readyz reports it: returns 1 when ready, else 0 with a short reason (one
  * that names the site whose certificate is missing; valid until the calling thread's next

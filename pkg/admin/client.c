@@ -143,6 +143,16 @@ static void print_status(FILE *out, json_t *doc, const char *where)
     if (json_is_string(json_object_get(doc, "ready_reason")))
         fprintf(out, " (%s)", str(doc, "ready_reason", ""));
     fprintf(out, ", up %s\n", span(now - (long long)num(doc, "started"), a, sizeof(a)));
+    json_t *config = json_object_get(doc, "config");
+    if (json_is_object(config)) {
+        fprintf(out, "config       generation %lld, pid %lld", (long long)num(config, "generation"),
+                (long long)num(doc, "pid"));
+        if (json_is_string(json_object_get(config, "last_reload_result")))
+            fprintf(out, "; last reload %s %s%s%s", when(json_object_get(config, "last_reload"), b, sizeof(b)),
+                    str(config, "last_reload_result", "?"), *str(config, "last_reload_message", "") ? ": " : "",
+                    str(config, "last_reload_message", ""));
+        fprintf(out, "\n");
+    }
 
     json_t *sites = json_object_get(doc, "sites");
     for (size_t i = 0; i < json_array_size(sites); i++)

@@ -132,8 +132,9 @@ typedef struct oe_config {
     } log;
 
     struct {
-        uint64_t delay_ms; /* default 5s */
-        uint64_t grace_ms; /* default 25s */
+        uint64_t delay_ms;         /* default 5s */
+        uint64_t grace_ms;         /* default 25s */
+        uint64_t upgrade_grace_ms; /* default 1h: how long an upgraded-away process keeps its connections */
     } shutdown;
 
     struct {
@@ -235,6 +236,13 @@ int oe_config_parse_bool(const char *s, int *out);
 /* Whether the address (AF_INET/AF_INET6 sockaddr) falls within one of the ranges.
  * IPv4-mapped IPv6 addresses match IPv4 ranges. */
 int oe_cidr_match(const oe_cidr_t *list, size_t count, const struct sockaddr *sa);
+
+/* Reload support (diff.c). The keys whose change a reload cannot apply (new sockets, threads,
+ * the user, settings fixed at start): written comma-separated into out; returns how many. */
+size_t oe_config_upgrade_keys(const oe_config_t *a, const oe_config_t *b, char *out, size_t len);
+/* Whether a and b give ACME the same work (account, CA, challenges, every site's names and
+ * whether ACME certifies it, state_dir): when not, a reload restarts the ACME manager. */
+int oe_config_acme_same(const oe_config_t *a, const oe_config_t *b);
 
 /* Splits "host:port" / "[v6]:port" / ":port" for the listeners. host is "" for any. */
 int oe_config_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);

@@ -470,6 +470,9 @@ const keydef oe_config_keys[] = {
      "1h."},
     {"shutdown.grace", T_DURATION, OFF(shutdown.grace_ms), 0, "25s", 0, NULL, 0, HOUR, NULL,
      "After that, lets in-flight requests finish for up to this long. At most 1h."},
+    {"shutdown.upgrade_grace", T_DURATION, OFF(shutdown.upgrade_grace_ms), 0, "1h", 0, NULL, 0, TIMER_MAX, NULL,
+     "After a binary upgrade (SIGUSR2) the old process keeps its open connections, WebSockets included, for up to "
+     "this long, then ends the WebSockets left with a 1001 close frame (clients reconnect to the new process)."},
 
     {"compress.enabled", T_BOOL, OFF(compress.enabled), 0, "true", 0, NULL, 0, 0, NULL,
      "Compresses responses (brotli or gzip, from `Accept-Encoding`) whose type is in `compress.types`."},

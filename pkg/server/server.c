@@ -318,7 +318,8 @@ static void cut_abusive(conn_rec_t *rec, const char *why)
     shutdown(h2o_socket_get_fd(rec->sock), SHUT_RDWR);
     oe_metrics_inc(&oe_metrics_self()->abuse_closed, 1);
     /* a trusted proxy in front carries everybody's traffic: cut, but never block it */
-    const oe_config_t *cfg = rec->w->srv->cfg;
+    oe_proxy_gen_t *gen = oe_proxy_gen_current(); /* the trust rules in service (a reload may change them) */
+    const oe_config_t *cfg = gen != NULL ? oe_proxy_gen_config(gen) : rec->w->srv->cfg;
     int trusted = sl != 0 && oe_cidr_match(cfg->proxy.trusted_proxies, cfg->proxy.trusted_proxies_count, (void *)&ss);
     int blocked = sl != 0 && !trusted && oe_abuse_strike((void *)&ss, oe_now_ms());
     snprintf(headers, sizeof(headers), "%u", rec->h2guard->headers);

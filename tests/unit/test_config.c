@@ -1355,6 +1355,7 @@ static const char *const all_keys[] = {
     "log.level",
     "shutdown.delay",
     "shutdown.grace",
+    "shutdown.upgrade_grace",
     "compress.enabled",
     "compress.types",
     "compress.min_size",
