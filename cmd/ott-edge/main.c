@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access/access.h"
 #include "acme/acme.h"
 #include "admin/admin.h"
 #include "config/config.h"
@@ -54,7 +55,7 @@ static void usage(FILE *out)
           "                  upstream, live counts, ACME events); exit 1 if it cannot be read\n"
           "  -- COMMAND ...  entrypoint mode: start COMMAND as a supervised child\n"
           "\n"
-          "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads certificate files.\n"
+          "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads certificate, htpasswd and token files.\n"
           "Exit codes: 0 ok, 1 runtime error, 2 configuration error.\n",
           out);
 }
@@ -127,7 +128,8 @@ static int admin_client(const args_t *a)
     }
     int rc;
     if (strcmp(a->command, "status") == 0)
-        rc = oe_admin_status_print(addr, stdout, err, sizeof(err));
+        rc = oe_admin_status_print(addr, cfg != NULL ? cfg->admin.token_file : getenv("OTT_EDGE_ADMIN_TOKEN_FILE"),
+                                   stdout, err, sizeof(err));
     else
         rc = oe_admin_healthcheck(addr, a->ready ? "/readyz" : "/livez", err, sizeof(err));
     if (rc != 0)
@@ -311,6 +313,10 @@ static int run(const args_t *a, oe_config_t *cfg)
         oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
         return rc;
     }
+    if (oe_access_init(cfg, err, sizeof(err)) != 0) {
+        oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
+        return EXIT_CONFIG;
+    }
     if ((st.srv = oe_server_bind(cfg, err, sizeof(err))) == NULL) {
         oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
         return 1;
@@ -345,6 +351,8 @@ static int run(const args_t *a, oe_config_t *cfg)
         int sig = wait_signal(&set, -1);
         if (sig == SIGHUP) {
             reload(cfg);
+            oe_access_reload(); /* htpasswd files */
+            oe_admin_reload();  /* admin.token_file */
             if (st.child > 0 && !st.child_exited)
                 oe_supervise_forward(st.child, SIGHUP);
         } else if (sig == SIGUSR1 || sig == SIGUSR2) {
@@ -400,6 +408,11 @@ int main(int argc, char **argv)
     oe_config_t *cfg = oe_config_load(a.config, NULL, err, sizeof(err));
     if (cfg == NULL) {
         fprintf(stderr, "%s\n", err);
+        return EXIT_CONFIG;
+    }
+    if (oe_access_check(cfg, err, sizeof(err)) != 0 || oe_admin_check(cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err); /* the files the configuration names (htpasswd, admin token) */
+        oe_config_free(cfg);
         return EXIT_CONFIG;
     }
     if (strcmp(a.command, "check-config") == 0) {
