@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "access/access.h"
 #include "h2o_compat.h"
 #include "http1/http1.h"
 #include "log/log.h"
@@ -47,7 +48,7 @@ struct oe_server {
     unsigned nworkers;
     worker_t *workers;
     int state;
-    int close_websockets; /* drain: end every WebSocket with 1001 */
+    int close_websockets;   /* drain: end every WebSocket with 1001 */
     h2o_pathconf_t *router; /* the HTTPS listener's path (generations are built against it) */
 };
 
@@ -67,6 +68,7 @@ typedef struct conn_rec {
     char *sni;             /* the TLS server name (kept only when there are several sites) */
     int sni_site;          /* the site it names in generation sni_gen; -1: none */
     uint64_t sni_gen;
+    uint32_t access; /* oe_access_conn_open's ticket */
     unsigned in_handshake : 1;
     unsigned websocket : 1;
     unsigned cut : 1;
@@ -345,6 +347,7 @@ static void on_sock_close(void *data)
     if (rec->websocket)
         oe_metrics_inc(&m->ws_closed, 1);
     oe_metrics_inc(&m->conns_closed, 1);
+    oe_access_conn_close(rec->access);
     free(rec);
 }
 
@@ -389,8 +392,10 @@ static conn_rec_t *track(worker_t *w, h2o_socket_t *sock)
         return NULL;
     }
     conn_rec_t *rec = calloc(1, sizeof(*rec));
-    if (rec == NULL)
+    if (rec == NULL || oe_access_conn_open(sock, &rec->access) != 0) { /* access.max_connections */
+        free(rec);
         return NULL;
+    }
     rec->w = w;
     rec->sock = sock;
     rec->sni_site = -1;
