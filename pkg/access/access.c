@@ -448,11 +448,15 @@ static int basic_auth(handler_t *h, const rule_t *r, h2o_req_t *req, const char 
         auth_failed(pd, req, "malformed Basic credentials");
         return 0;
     }
-    if (tracked && oe_access_table_peek(A.table, key, SCOPE_AUTH, &auth_failures, oe_util_now_ms(), &retry) == 0) {
-        OPENSSL_cleanse(password, sizeof(password));
+    if (oe_access_auth_proven(r->auth, pd->user, password)) {
+        rc = OE_ACCESS_AUTH_OK;
+    } else if (tracked &&
+               oe_access_table_peek(A.table, key, SCOPE_AUTH, &auth_failures, oe_util_now_ms(), &retry) == 0) {
+        OPENSSL_cleanse(password, sizeof(password)); /* too many wrong ones: no hash computed */
         return too_many(sr, req, L_AUTH, retry);
+    } else {
+        rc = oe_access_auth_check(r->auth, req, pd->user, password, on_verified, pd);
     }
-    rc = oe_access_auth_check(r->auth, req, pd->user, password, on_verified, pd);
     OPENSSL_cleanse(password, sizeof(password));
     if (rc == OE_ACCESS_AUTH_OK) {
         if (!r->c->pass_credentials)

@@ -319,6 +319,20 @@ static receiver_t *receiver_for(h2o_req_t *req)
     return rc;
 }
 
+int oe_access_auth_proven(oe_access_authfile_t *f, const char *user, const char *password)
+{
+    unsigned char mac[32];
+    long idx;
+    int ok;
+
+    mac_of(user, password, mac);
+    pthread_mutex_lock(&f->lock);
+    idx = oe_access_users_find(f->users, user, strlen(user));
+    ok = idx >= 0 && f->ok[idx].valid && CRYPTO_memcmp(f->ok[idx].mac, mac, sizeof(mac)) == 0;
+    pthread_mutex_unlock(&f->lock);
+    return ok;
+}
+
 int oe_access_auth_check(oe_access_authfile_t *f, h2o_req_t *req, const char *user, const char *password,
                          oe_access_auth_done_cb done, void *data)
 {

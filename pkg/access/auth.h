@@ -29,6 +29,9 @@ int oe_access_auth_start(char *err, size_t errlen);
 enum { OE_ACCESS_AUTH_OK = 1, OE_ACCESS_AUTH_PENDING = 2, OE_ACCESS_AUTH_BUSY = 3 };
 typedef void (*oe_access_auth_done_cb)(h2o_req_t *req, int ok, void *data);
 
+/* Whether user proved this password before (no hash computed; constant-time comparison). */
+int oe_access_auth_proven(oe_access_authfile_t *f, const char *user, const char *password);
+
 /* Checks user/password against f on a worker thread. OE_ACCESS_AUTH_OK: this password was
  * proven before (no hash computed). OE_ACCESS_AUTH_PENDING: the verifier computes it; done
  * runs later on this thread with the answer, unless the request is gone by then.
