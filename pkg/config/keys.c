@@ -567,7 +567,8 @@ const keydef oe_config_keys[] = {
      "Sends the `Authorization` header on to the upstream after basic authentication (by default it is removed)."},
     {"access.rate.requests", T_INT, OFF(access.rate.requests), 0, "0", 0, NULL, 0, 1000000, NULL,
      "Requests a client may make per `access.rate.per` (a token bucket per client; over it: 429 with "
-     "`Retry-After`). `0`: no limit."},
+     "`Retry-After`). `0`: no limit. A rate is one value: a site or paths entry that sets any of its keys replaces "
+     "the whole rate (the keys it leaves out take their defaults)."},
     {"access.rate.per", T_DURATION, OFF(access.rate.per_ms), 0, "1s", 0, NULL, 1, DAY, NULL,
      "The period of `access.rate.requests` (1ms to 1d)."},
     {"access.rate.burst", T_INT, OFF(access.rate.burst), 0, "0", 0, NULL, 0, 1000000, NULL,

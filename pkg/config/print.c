@@ -519,7 +519,7 @@ void oe_config_print_reference(FILE *out)
                          "own: `[{prefix: /admin, access: {basic_auth: /etc/ott-edge/htpasswd}}]`. Keys an entry's "
                          "`access` does not set come from the site's; the longest matching prefix applies "
                          "(case-insensitive; `/admin` covers `/admin` and `/admin/...`). A `rate` an entry sets is a "
-                         "bucket of its own. |\n");
+                         "bucket of its own; one it does not set is the site's bucket. |\n");
         if (strcmp(k->path, "default_site") == 0)
             fprintf(out, "| `sites` | (file only) | list of sites | `[]` | Several sites on one ott-edge, each with "
                          "its names, upstreams, certificate and settings: see the site keys below. Without it, "

@@ -539,6 +539,43 @@ static long wildcard_without_certificate(const oe_config_t *cfg, const oe_site_t
 
 /* ---- access and paths ------------------------------------------------------------------ */
 
+/* A rate ({requests, per, burst}) is one value: a level that sets any of its keys replaces
+ * the enclosing level's whole rate, and the keys it leaves out take their defaults. Returns
+ * 1 when path is a rate key and line[] (one level's) sets a key of the same rate. */
+static int rate_group_set(const char *path, const size_t *line)
+{
+    static const char *const groups[] = {"access.rate.", "access.websocket_rate."};
+
+    for (size_t g = 0; g < 2; g++) {
+        size_t n = strlen(groups[g]);
+        if (strncmp(path, groups[g], n) != 0)
+            continue;
+        for (size_t i = 0; i < OE_CONFIG_NKEYS; i++)
+            if (line[i] != 0 && strncmp(oe_config_keys[i].path, groups[g], n) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+/* The built-in defaults of the rate keys, for the ones a level leaves out of its rate. */
+static const oe_config_t *access_defaults(void)
+{
+    static oe_config_t d;
+    static int made;
+    char msg[OE_CONFIG_ERR_MAX];
+    size_t bad;
+
+    if (!made) {
+        for (size_t a = 0; a < OE_CONFIG_ACCESS_KEYS; a++) {
+            const keydef *k = oe_config_find_key(oe_config_access_key_paths[a]);
+            if (strncmp(k->path, "access.rate.", 12) == 0 || strncmp(k->path, "access.websocket_rate.", 22) == 0)
+                oe_config_set_scalar(&d, k, k->def, msg, sizeof(msg), &bad); /* numbers: nothing allocated */
+        }
+        made = 1;
+    }
+    return &d;
+}
+
 /* Where key k (an access.* key, whose offset is into oe_config_t) sits in an access block. */
 static void *access_field(oe_config_access_t *a, size_t off)
 {
@@ -608,9 +645,9 @@ static int resolve_paths(loader *ld, const paths_src *src, const oe_config_acces
             const keydef *k = oe_config_find_key(oe_config_access_key_paths[a]);
             size_t ki = (size_t)(k - oe_config_keys);
             int own = e->line[ki] != 0;
+            const oe_config_t *from = own ? e->over : rate_group_set(k->path, e->line) ? access_defaults() : view;
             if (copy_value(k, access_field(&pth->access, k->off),
-                           k->type == T_CIDRS ? access_field(&pth->access, k->off2) : NULL,
-                           own ? e->over : view) != 0) {
+                           k->type == T_CIDRS ? access_field(&pth->access, k->off2) : NULL, from) != 0) {
                 oe_config_fail(ld, "out of memory");
                 goto out;
             }
@@ -726,7 +763,10 @@ static int resolve_site(loader *ld, size_t i)
     for (f = 0; f < OE_CONFIG_SITE_FIELDS; f++) {
         const struct site_field *sf = &oe_config_site_fields[f];
         size_t ki = (size_t)(oe_config_find_key(sf->path) - oe_config_keys);
-        const oe_config_t *from = src->line[ki] != 0 ? src->over : sf->inherit ? cfg : NULL;
+        const oe_config_t *from = src->line[ki] != 0                    ? src->over
+                                  : rate_group_set(sf->path, src->line) ? access_defaults()
+                                  : sf->inherit                         ? cfg
+                                                                        : NULL;
         if (from != NULL && copy_field(s, sf, from) != 0)
             return oe_config_fail(ld, "out of memory");
     }

@@ -1562,8 +1562,8 @@ static void test_access(void)
                   "path inherits the site's keys (and the site's bucket)");
             CHECK(a->set == ((1u << 2) | (1u << 3)), "set mask %#x", a->set);
             CHECK(b->own_rate && b->access.rate.requests == 3 && b->access.rate.per_ms == 60000 &&
-                      b->access.rate.burst == 20,
-                  "own rate; the burst it does not set comes from the site");
+                      b->access.rate.burst == 0,
+                  "own rate: one value, so the burst it leaves out is the default (= requests), not the site's");
             CHECK(!b->own_websocket_rate && b->access.basic_auth == NULL, "nothing else of its own");
         }
         out = print_to_string(cfg);
@@ -1608,6 +1608,7 @@ static void test_access(void)
         CHECK(a->paths_count == 1 && strcmp(a->paths[0].prefix, "/x") == 0 && a->paths[0].access.allow_count == 1 &&
                   a->paths[0].access.deny_count == 1,
               "site a takes the top-level paths, resolved against its block");
+        CHECK(b->paths[0].access.rate.per_ms == 10000 && b->paths[0].access.rate.burst == 0, "the entry's whole rate");
         CHECK(b->access.allow_count == 0 && b->access.max_websockets == 2 && b->access.rate.requests == 10 &&
                   b->access.websocket_rate.requests == 1 && b->access.websocket_rate.per_ms == 10000,
               "site b overrides allow and max_websockets, inherits rate");
@@ -1628,6 +1629,19 @@ static void test_access(void)
         oe_config_free(again);
         free(out);
     }
+    oe_config_free(cfg);
+
+    /* a site's rate is one value too */
+    cfg = load("acme: {enabled: false}\n"
+               "access: {rate: {requests: 10, per: 1m, burst: 30}}\n"
+               "sites:\n"
+               "  - {name: a, domains: [a.test], upstream: \"http://127.0.0.1:1\", access: {rate: {requests: 4}}}\n"
+               "  - {name: b, domains: [b.test], upstream: \"http://127.0.0.1:2\"}\n",
+               NULL, err);
+    CHECK(cfg != NULL && cfg->sites[0].access.rate.requests == 4 && cfg->sites[0].access.rate.per_ms == 1000 &&
+              cfg->sites[0].access.rate.burst == 0 && cfg->sites[1].access.rate.per_ms == 60000 &&
+              cfg->sites[1].access.rate.burst == 30,
+          "a site's rate replaces the top-level one whole: %s", err);
     oe_config_free(cfg);
 
     /* the environment */
