@@ -73,7 +73,7 @@ static oe_access_authfile_t *authfile_for(const char *path, char *err, size_t er
     for (size_t i = 0; i < A.nfiles; i++)
         if (strcmp(oe_access_authfile_path(A.files[i]), path) == 0)
             return A.files[i];
-    oe_access_authfile_t **nf = realloc(A.files, (A.nfiles + 1) * sizeof(*nf)), *f;
+    oe_access_authfile_t **nf = realloc(A.files, (A.nfiles + 1) * sizeof(oe_access_authfile_t *)), *f;
     if (nf == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;

@@ -207,15 +207,14 @@ int oe_access_authfile_reload(oe_access_authfile_t *f, size_t *users, char *err,
 
 static void mac_of(const char *user, const char *password, unsigned char out[32])
 {
-    unsigned char buf[OE_ACCESS_USER_MAX + OE_ACCESS_PASSWORD_MAX + 2];
-    size_t ul = strlen(user), pl = strlen(password);
+    char buf[OE_ACCESS_USER_MAX + OE_ACCESS_PASSWORD_MAX + 2];
+    int len = snprintf(buf, sizeof(buf), "%s:%s", user, password);
     unsigned int n = 32;
 
-    memcpy(buf, user, ul);
-    buf[ul] = ':';
-    memcpy(buf + ul + 1, password, pl);
-    HMAC(EVP_sha256(), V.key, sizeof(V.key), buf, ul + 1 + pl, out, &n);
-    OPENSSL_cleanse(buf, ul + 1 + pl);
+    if (len < 0 || (size_t)len >= sizeof(buf))
+        len = (int)sizeof(buf) - 1; /* cannot happen: both are bounded by the parser */
+    HMAC(EVP_sha256(), V.key, sizeof(V.key), (const unsigned char *)buf, (size_t)len, out, &n);
+    OPENSSL_cleanse(buf, sizeof(buf));
 }
 
 static void *verifier_main(void *arg)
@@ -270,9 +269,10 @@ static void free_job(job_t *j)
 static void on_results(h2o_multithread_receiver_t *r, h2o_linklist_t *messages)
 {
     (void)r;
-    while (!h2o_linklist_is_empty(messages)) {
-        job_t *j = H2O_STRUCT_FROM_MEMBER(job_t, msg.link, messages->next);
-        h2o_linklist_unlink(&j->msg.link);
+    for (h2o_linklist_t *node = messages->next, *next; node != messages; node = next) {
+        next = node->next;
+        job_t *j = H2O_STRUCT_FROM_MEMBER(job_t, msg.link, node);
+        h2o_linklist_unlink(node);
         if (j->ok) {
             unsigned char mac[32];
             mac_of(j->user, j->password, mac);
@@ -374,7 +374,7 @@ int oe_access_auth_check(oe_access_authfile_t *f, h2o_req_t *req, const char *us
         return OE_ACCESS_AUTH_BUSY;
     }
     /* the request may end (client gone) before the answer: its pool then unlinks it */
-    j->slot = h2o_mem_alloc_shared(&req->pool, sizeof(*j->slot), on_slot_dispose);
+    j->slot = h2o_mem_alloc_shared(&req->pool, sizeof(job_t *), on_slot_dispose);
     *j->slot = j;
     if (V.tail != NULL)
         V.tail->next = j;

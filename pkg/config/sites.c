@@ -379,7 +379,8 @@ static int copy_value(const keydef *k, void *dst, size_t *dst_count, const oe_co
         if (n > 0)
             memcpy(d, c, n * sizeof(*d));
         *(oe_cidr_t **)dst = d;
-        *dst_count = n;
+        if (dst_count != NULL)
+            *dst_count = n;
         return 0;
     }
     case T_STR: {
@@ -918,7 +919,8 @@ int oe_config_resolve_sites(loader *ld)
     if ((ld->nsites > 0 ? resolve_listed_sites(ld) : resolve_one_site(ld)) != 0)
         return -1;
     /* default_site as resolved, so the printed configuration reads back the same */
-    resolved = strdup(cfg->default_site >= 0 ? cfg->sites[cfg->default_site].name : "");
+    resolved = strdup(
+        cfg->default_site >= 0 && cfg->sites[cfg->default_site].name != NULL ? cfg->sites[cfg->default_site].name : "");
     if (resolved == NULL)
         return oe_config_fail(ld, "out of memory");
     free(cfg->default_site_name);

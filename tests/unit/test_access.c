@@ -249,8 +249,8 @@ static void test_htpasswd(void)
         CHECK(oe_access_verify(oe_access_users_hash(u, c), "cherry", cd), "yescrypt right");
         CHECK(!oe_access_verify(oe_access_users_hash(u, c), "", cd), "yescrypt empty password");
         const char *decoy = oe_access_users_decoy(u);
-        CHECK(decoy != NULL && strncmp(decoy, "$2b$04$", 7) == 0, "the decoy is like the first user's hash (alice, sorted first): %s",
-              decoy ? decoy : "(null)");
+        CHECK(decoy != NULL && strncmp(decoy, "$2b$04$", 7) == 0,
+              "the decoy is like the first user's hash (alice, sorted first): %s", decoy ? decoy : "(null)");
         CHECK(!oe_access_verify(decoy, "", cd) && !oe_access_verify(decoy, "apple", cd), "the decoy matches nothing");
         CHECK(!oe_access_verify("garbage", "x", cd) && !oe_access_verify("", "", cd), "not hashes: no match");
         oe_access_users_free(u);
