@@ -7,8 +7,9 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { slow, startEdge, startUpstream, runEdge, tmpDir, toYaml, h2Connect, h2Request } from '../lib/harness.mjs';
+import { slow, startEdge, startUpstream, runEdge, tmpDir, toYaml, h2Connect, h2Request, makeCert } from '../lib/harness.mjs';
 import { req, adminReq, metric } from '../lib/access.mjs';
+import { startAssets } from '../bench/cache/assets.mjs';
 
 const T = 60000 * slow;
 const PROXY = '127.0.0.1'; // the trusted proxy in front
@@ -106,6 +107,67 @@ describe('allow and deny', () => {
         assert.equal(m.status, 200);
         assert.equal(metric(m.body, 'ott_edge_access_denied_total', { site: 'default' }), denied);
         assert.equal(metric(m.body, 'ott_edge_access_unauthorized_total', { site: 'default' }), 0);
+    });
+});
+
+describe('per site', () => {
+    let up, edge;
+    before(async () => {
+        up = await startUpstream();
+        const ca = makeCert({ cn: 'a.test', sans: ['a.test'] });
+        edge = await startEdge({
+            config: {
+                acme: { enabled: false },
+                access: { deny: ['127.0.0.9'] }, // every site inherits it...
+                sites: [
+                    { name: 'a', domains: ['a.test'], upstream: up.url, tls: { cert_file: ca.certFile, key_file: ca.keyFile }, access: { allow: ['127.0.0.2', '127.0.0.9'] } },
+                    { name: 'b', domains: ['b.test'], upstream: up.url, paths: [{ prefix: '/x', access: { allow: ['127.0.0.5'] } }] },
+                ],
+            },
+        });
+    });
+    after(async () => {
+        await edge?.stop();
+        await up?.stop();
+    });
+
+    it("applies each site's rules to its names, inherited key by key", { timeout: T }, async () => {
+        const at = (name, path, localAddress) => req(edge.httpsPort, path, { localAddress, servername: name, headers: { host: name } });
+        assert.equal((await at('a.test', '/api/status', '127.0.0.2')).status, 200, 'a: allowed');
+        assert.equal((await at('a.test', '/api/status', '127.0.0.3')).status, 403, 'a: not in its allow');
+        assert.equal((await at('a.test', '/api/status', '127.0.0.9')).status, 403, '...and the inherited deny wins');
+        assert.equal((await at('b.test', '/api/status', '127.0.0.3')).status, 200, 'b: no allow-list');
+        assert.equal((await at('b.test', '/api/status', '127.0.0.9')).status, 403, 'b: the inherited deny');
+        assert.equal((await at('b.test', '/x/y', '127.0.0.3')).status, 403, "b's paths entry");
+        assert.equal((await at('b.test', '/x/y', '127.0.0.5')).status, 200, "b's paths entry, allowed");
+        const m = (await adminReq(edge.adminPort, '/metrics')).body;
+        assert.equal(metric(m, 'ott_edge_access_denied_total', { site: 'a' }), 2);
+        assert.equal(metric(m, 'ott_edge_access_denied_total', { site: 'b' }), 2);
+    });
+});
+
+describe('access before the edge cache', () => {
+    let assets, edge;
+    before(async () => {
+        assets = await startAssets();
+        edge = await startEdge({
+            config: { upstream: assets.url, access: { allow: ['127.0.0.2', '127.0.0.3'], rate: { requests: 1, per: '1m', burst: 2 } } },
+        });
+    });
+    after(async () => {
+        await edge?.stop();
+        await assets?.stop();
+    });
+
+    it('never serves a cached response to a client the rules refuse or limit', { timeout: T }, async () => {
+        const a = await req(edge.httpsPort, '/assets/app.js', { localAddress: '127.0.0.2' });
+        assert.equal(a.status, 200);
+        assert.match(a.headers['cache-control'], /public/);
+        assert.equal((await req(edge.httpsPort, '/assets/app.js', { localAddress: '127.0.0.3' })).status, 200, 'a hit for another allowed client');
+        assert.equal(await assets.count('/assets/app.js'), 1, 'the second answer came from the cache');
+        assert.equal((await req(edge.httpsPort, '/assets/app.js', { localAddress: '127.0.0.4' })).status, 403, 'not for a refused client');
+        assert.equal((await req(edge.httpsPort, '/assets/app.js', { localAddress: '127.0.0.2' })).status, 200, 'the second of a burst of 2');
+        assert.equal((await req(edge.httpsPort, '/assets/app.js', { localAddress: '127.0.0.2' })).status, 429, 'a hit counts in the rate');
     });
 });
 
