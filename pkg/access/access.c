@@ -26,7 +26,8 @@ static const char *const limit_names[L_COUNT] = {"rate", "websocket_rate", "max_
 
 typedef struct rule {
     const oe_config_access_t *c;
-    oe_access_authfile_t *auth; /* NULL: no basic authentication */
+    oe_access_range_t *allow, *deny; /* compiled c->allow, c->deny */
+    oe_access_authfile_t *auth;      /* NULL: no basic authentication */
     oe_access_rate_t rate, ws_rate;
     uint32_t rate_scope, ws_scope; /* 0: no such bucket */
     int active;                    /* anything to check at all */
@@ -57,7 +58,9 @@ static struct {
     const oe_config_t *cfg;
     site_rules_t *sites;
     size_t nsites;
-    oe_access_table_t *table; /* NULL: no limit configured anywhere */
+    oe_access_table_t *table;   /* NULL: no limit configured anywhere */
+    oe_access_range_t *trusted; /* proxy.trusted_proxies, compiled */
+    size_t ntrusted;
     oe_access_authfile_t **files;
     size_t nfiles;
     int count_conns;        /* some rule has max_connections: count at accept */
@@ -99,6 +102,11 @@ static int compile(rule_t *r, const oe_config_access_t *c, const rule_t *parent,
 {
     memset(r, 0, sizeof(*r));
     r->c = c;
+    if (oe_access_ranges_compile(c->allow, c->allow_count, &r->allow) != 0 ||
+        oe_access_ranges_compile(c->deny, c->deny_count, &r->deny) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     if (c->basic_auth != NULL && (r->auth = authfile_for(c->basic_auth, err, errlen)) == NULL)
         return -1;
     if (parent != NULL && !own_rate) {
@@ -146,6 +154,11 @@ int oe_access_init(const oe_config_t *cfg, char *err, size_t errlen)
         return -1;
     }
     A.nsites = cfg->sites_count;
+    if (oe_access_ranges_compile(cfg->proxy.trusted_proxies, cfg->proxy.trusted_proxies_count, &A.trusted) != 0) {
+        snprintf(err, errlen, "access: out of memory");
+        return -1;
+    }
+    A.ntrusted = cfg->proxy.trusted_proxies_count;
     A.v6_prefix = (unsigned)cfg->access_ipv6_prefix;
     A.top_max_conns = cfg->access.max_connections > 0 ? (uint32_t)cfg->access.max_connections : 0;
     A.count_conns = A.top_max_conns > 0;
@@ -352,18 +365,18 @@ static void ntop(const struct sockaddr_storage *ss, char *buf, size_t cap)
 }
 
 /* The client as the proxy's trust rules saw it (x-real-ip), else the peer. */
-static int client_of(h2o_req_t *req, struct sockaddr_storage *ss, char *text, size_t cap)
+static int client_of(h2o_req_t *req, struct sockaddr_storage *ss)
 {
     ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-real-ip"), -1);
-    if (i != -1 && oe_access_parse_ip(req->headers.entries[i].value.base, req->headers.entries[i].value.len, ss) == 0) {
-        snprintf(text, cap, "%.*s", (int)req->headers.entries[i].value.len, req->headers.entries[i].value.base);
+    if (i != -1 && oe_access_parse_ip(req->headers.entries[i].value.base, req->headers.entries[i].value.len, ss) == 0)
         return 0;
-    }
     memset(ss, 0, sizeof(*ss));
-    if (req->conn->callbacks->get_peername(req->conn, (void *)ss) == 0)
-        return -1;
-    ntop(ss, text, cap);
-    return 0;
+    return req->conn->callbacks->get_peername(req->conn, (void *)ss) != 0 ? 0 : -1;
+}
+
+static int trusted(const oe_access_key_t *addr)
+{
+    return A.ntrusted > 0 && oe_access_ranges_match(A.trusted, A.ntrusted, addr);
 }
 
 static int is_websocket(h2o_req_t *req)
@@ -476,32 +489,29 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     site_rules_t *sr = self->sr;
     const rule_t *r = rule_for(sr, req->path_normalized);
     const oe_config_access_t *c = r->c;
-    const oe_config_t *cfg = A.cfg;
     struct sockaddr_storage client;
-    char text[INET6_ADDRSTRLEN + 8] = "";
-    oe_access_key_t key;
+    oe_access_key_t addr, key;
     int tracked = 0;
 
     if (!r->active)
         return -1;
-    if (client_of(req, &client, text, sizeof(text)) != 0)
+    if (client_of(req, &client) != 0 || oe_access_key_of((void *)&client, 128, &addr) != 0)
         return deny(sr, req); /* no address at all: nothing to decide on */
-    if (c->deny_count > 0 && oe_cidr_match(c->deny, c->deny_count, (void *)&client))
+    if (c->deny_count > 0 && oe_access_ranges_match(r->deny, c->deny_count, &addr))
         return deny(sr, req);
-    if (c->allow_count > 0 && !oe_cidr_match(c->allow, c->allow_count, (void *)&client))
+    if (c->allow_count > 0 && !oe_access_ranges_match(r->allow, c->allow_count, &addr))
         return deny(sr, req);
-    if (A.table != NULL &&
-        !oe_cidr_match(cfg->proxy.trusted_proxies, cfg->proxy.trusted_proxies_count, (void *)&client) &&
-        oe_access_key_of((void *)&client, A.v6_prefix, &key) == 0) {
+    if (A.table != NULL && !trusted(&addr)) {
         uint64_t now = oe_util_now_ms(), retry = 0;
         int ws = is_websocket(req);
+        oe_access_key_of((void *)&client, A.v6_prefix, &key);
         tracked = 1;
         /* connections are counted by the TCP peer at accept; the top-level limit refused the excess there */
         if (c->max_connections > 0 && (A.top_max_conns == 0 || (uint32_t)c->max_connections < A.top_max_conns)) {
             struct sockaddr_storage peer;
-            oe_access_key_t pk;
+            oe_access_key_t pa, pk;
             if (req->conn->callbacks->get_peername(req->conn, (void *)&peer) != 0 &&
-                !oe_cidr_match(cfg->proxy.trusted_proxies, cfg->proxy.trusted_proxies_count, (void *)&peer) &&
+                oe_access_key_of((void *)&peer, 128, &pa) == 0 && !trusted(&pa) &&
                 oe_access_key_of((void *)&peer, A.v6_prefix, &pk) == 0 &&
                 oe_access_table_open(A.table, &pk, OE_ACCESS_CONNS) > (uint32_t)c->max_connections)
                 return too_many(sr, req, L_MAX_CONNS, 0);
@@ -525,8 +535,11 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
             }
         }
     }
-    if (r->auth != NULL)
+    if (r->auth != NULL) {
+        char text[INET6_ADDRSTRLEN + 8];
+        ntop(&client, text, sizeof(text));
         return basic_auth(self, r, req, text, &key, tracked);
+    }
     return -1;
 }
 
@@ -557,9 +570,9 @@ int oe_access_conn_open(h2o_socket_t *sock, uint32_t *ticket)
 
     *ticket = 0;
     if (!A.count_conns || A.table == NULL || h2o_socket_getpeername(sock, (void *)&ss) == 0 ||
-        oe_cidr_match(A.cfg->proxy.trusted_proxies, A.cfg->proxy.trusted_proxies_count, (void *)&ss) ||
-        oe_access_key_of((void *)&ss, A.v6_prefix, &key) != 0)
+        oe_access_key_of((void *)&ss, 128, &key) != 0 || trusted(&key))
         return 0;
+    oe_access_key_of((void *)&ss, A.v6_prefix, &key);
     if (oe_access_table_acquire(A.table, &key, OE_ACCESS_CONNS, A.top_max_conns, oe_util_now_ms(), ticket) == 0) {
         count(&A.conns_refused);
         if (oe_log_enabled(OE_LOG_DEBUG)) {

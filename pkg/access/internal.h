@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "config/config.h"
+
 /* ---- client keys ------------------------------------------------------------------- */
 
 /* A client as the limits count it: IPv4 as ::ffff:a.b.c.d, IPv6 cut to a prefix. */
@@ -21,6 +23,20 @@ typedef struct oe_access_key {
 /* The key of an AF_INET/AF_INET6 address (IPv4-mapped IPv6 counts as IPv4); IPv6 keeps its
  * first v6_prefix bits. Returns 0, or -1 for another family. */
 int oe_access_key_of(const struct sockaddr *sa, unsigned v6_prefix, oe_access_key_t *out);
+
+/* Address ranges compiled for the request path: each as a 16-byte prefix and mask over the
+ * IPv4-mapped form (a.b.c.d/p is ::ffff:a.b.c.d/96+p), so a match is two masked 64-bit
+ * compares. Same answers as oe_cidr_match() (an IPv4 client is also seen as
+ * ::ffff:a.b.c.d; an IPv4-mapped one also as a.b.c.d). */
+typedef struct oe_access_range {
+    uint64_t hi, lo, mhi, mlo;
+} oe_access_range_t;
+
+/* Compiles n ranges into *out (malloc'ed; NULL when n is 0). Returns 0, or -1 out of memory. */
+int oe_access_ranges_compile(const oe_cidr_t *list, size_t n, oe_access_range_t **out);
+/* Whether the address (in the 16-byte form oe_access_key_of() gives with v6_prefix 128) is
+ * in one of the ranges. */
+int oe_access_ranges_match(const oe_access_range_t *r, size_t n, const oe_access_key_t *addr);
 
 /* Parses a numeric address ("192.0.2.1", "2001:db8::1"; not NUL-terminated) into ss.
  * Returns 0, or -1 when it is not one. */

@@ -37,6 +37,51 @@ int oe_access_key_of(const struct sockaddr *sa, unsigned v6_prefix, oe_access_ke
     return 0;
 }
 
+int oe_access_ranges_compile(const oe_cidr_t *list, size_t n, oe_access_range_t **out)
+{
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    if ((*out = calloc(n, sizeof(**out))) == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t addr[16] = {0}, mask[16] = {0};
+        unsigned prefix = list[i].prefix;
+        if (list[i].family == AF_INET) {
+            addr[10] = addr[11] = 0xff;
+            memcpy(addr + 12, list[i].addr, 4);
+            prefix = 96 + (prefix > 32 ? 32 : prefix);
+        } else {
+            memcpy(addr, list[i].addr, 16);
+            if (prefix > 128)
+                prefix = 128;
+        }
+        for (unsigned b = 0; b < 16; b++) {
+            unsigned keep = prefix > b * 8 ? prefix - b * 8 : 0;
+            mask[b] = keep >= 8 ? 0xff : (uint8_t)(0xff00u >> keep);
+            addr[b] &= mask[b];
+        }
+        oe_access_range_t *r = &(*out)[i];
+        memcpy(&r->hi, addr, 8);
+        memcpy(&r->lo, addr + 8, 8);
+        memcpy(&r->mhi, mask, 8);
+        memcpy(&r->mlo, mask + 8, 8);
+    }
+    return 0;
+}
+
+int oe_access_ranges_match(const oe_access_range_t *r, size_t n, const oe_access_key_t *addr)
+{
+    uint64_t hi, lo;
+
+    memcpy(&hi, addr->b, 8);
+    memcpy(&lo, addr->b + 8, 8);
+    for (size_t i = 0; i < n; i++)
+        if ((hi & r[i].mhi) == r[i].hi && (lo & r[i].mlo) == r[i].lo)
+            return 1;
+    return 0;
+}
+
 int oe_access_parse_ip(const char *s, size_t len, struct sockaddr_storage *ss)
 {
     char tmp[INET6_ADDRSTRLEN + 1];

@@ -5,6 +5,9 @@
 #
 #   tests/bench/access-cost.sh [--aa] [run.sh options...]
 #     (default run.sh options: --peers "" --axes "h1_1k h2_1k" --rounds 3)
+#   tests/bench/access-cost.sh --profile [--h2] [--requests N]
+#     instructions per request under callgrind (tests/bench/profile.sh), without and with
+#     the access block: the cost itself, free of the machine's noise
 #
 # The "candidate" column is a wrapper that appends to run.sh's ott-edge config:
 #     access:
@@ -24,6 +27,29 @@ bin=${OTT_EDGE_BIN:-$root/build/ott-edge}
 [ -x "$bin" ] || { echo "access-cost: no ott-edge binary at $bin (tools/build.sh)" >&2; exit 1; }
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 
+access_yaml() {
+    cat <<'YAML'
+access:
+  allow: [10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, 198.18.0.0/15, "2001:db8::/32",
+          "fd00::/8", 203.0.113.0/24, 198.51.100.0/24, 127.0.0.0/8]
+  rate: {requests: 1000000, per: 1s, burst: 1000000}
+YAML
+}
+
+if [ "${1:-}" = --profile ]; then
+    shift
+    extra=$(mktemp /tmp/ott-edge-access-cost.XXXXXX.yaml)
+    trap 'rm -f "$extra"' EXIT
+    access_yaml >"$extra"
+    for run in 1 2; do
+        none=$("$here/profile.sh" --bin "$bin" --top 0 "$@") || true
+        with=$(PROFILE_CONFIG_EXTRA=$extra "$here/profile.sh" --bin "$bin" --top 0 "$@") || true
+        echo "run $run, no access rules:         $(grep 'instructions per request' <<<"$none")"
+        echo "run $run, allow-list + rate limit: $(grep 'instructions per request' <<<"$with")"
+    done
+    exit 0
+fi
+
 aa=0
 if [ "${1:-}" = --aa ]; then
     aa=1
@@ -33,6 +59,7 @@ fi
 
 work=$(mktemp -d /tmp/ott-edge-access-cost.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+access_yaml >"$work/access.yaml"
 wrapper=$work/ott-edge-with-access
 cat >"$wrapper" <<EOF
 #!/bin/sh
@@ -42,12 +69,7 @@ cfg=\$2
 shift 2
 if [ $aa = 0 ]; then
     cp "\$cfg" "\$cfg.access.yaml"
-    cat >>"\$cfg.access.yaml" <<'YAML'
-access:
-  allow: [10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, 198.18.0.0/15, "2001:db8::/32",
-          "fd00::/8", 203.0.113.0/24, 198.51.100.0/24, 127.0.0.0/8]
-  rate: {requests: 1000000, per: 1s, burst: 1000000}
-YAML
+    cat "$work/access.yaml" >>"\$cfg.access.yaml"
     cfg=\$cfg.access.yaml
 fi
 exec "$bin" --config "\$cfg" "\$@"

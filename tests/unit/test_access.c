@@ -84,6 +84,50 @@ static void test_cidr_and_keys(void)
     CHECK(memcmp(&a, &b, sizeof(a)) != 0, "/128 keys each address");
 }
 
+/* The compiled ranges give oe_cidr_match()'s answers, for every family combination. */
+static void test_ranges(void)
+{
+    static const char *const cidrs[] = {
+        "10.0.0.0/8",      "192.0.2.7",          "0.0.0.0/0", "2001:db8::/32", "::/0", "::ffff:0:0/96", "fe80::1/128",
+        "198.51.100.0/25", "2001:db8:8000::/33", "0.0.0.0/1", "128.0.0.0/1",   "::/1", "192.0.2.0/31"};
+    static const char *const addrs[] = {"10.1.2.3",
+                                        "11.0.0.1",
+                                        "192.0.2.7",
+                                        "192.0.2.6",
+                                        "::ffff:10.9.9.9",
+                                        "2001:db8::1",
+                                        "2001:db9::1",
+                                        "fe80::1",
+                                        "fe80::2",
+                                        "198.51.100.1",
+                                        "198.51.100.200",
+                                        "2001:db8:8000::5",
+                                        "::1",
+                                        "0.0.0.0",
+                                        "255.255.255.255",
+                                        "::"};
+    size_t nc = sizeof(cidrs) / sizeof(cidrs[0]), na = sizeof(addrs) / sizeof(addrs[0]), agree = 0;
+
+    for (size_t i = 0; i < nc; i++) {
+        oe_cidr_t c;
+        oe_access_range_t *r;
+        CHECK(oe_config_parse_cidr(cidrs[i], &c) == 0, "cidr %s", cidrs[i]);
+        CHECK(oe_access_ranges_compile(&c, 1, &r) == 0, "compile %s", cidrs[i]);
+        for (size_t j = 0; j < na; j++) {
+            struct sockaddr_storage ss = addr(addrs[j]);
+            oe_access_key_t k;
+            oe_access_key_of((struct sockaddr *)&ss, 128, &k);
+            int want = oe_cidr_match(&c, 1, (struct sockaddr *)&ss), got = oe_access_ranges_match(r, 1, &k);
+            CHECK(want == got, "%s in %s: oe_cidr_match %d, compiled %d", addrs[j], cidrs[i], want, got);
+            agree += want == got;
+        }
+        free(r);
+    }
+    CHECK(agree == nc * na);
+    oe_access_range_t *none;
+    CHECK(oe_access_ranges_compile(NULL, 0, &none) == 0 && none == NULL, "no ranges");
+}
+
 static void test_bucket(void)
 {
     oe_access_rate_t r = {.requests = 10, .per_ms = 1000, .burst = 5};
@@ -343,6 +387,7 @@ static void test_prefix(void)
 int main(void)
 {
     test_cidr_and_keys();
+    test_ranges();
     test_bucket();
     test_table();
     test_htpasswd();
