@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,14 +40,24 @@ typedef struct path_rule {
     rule_t r;
 } path_rule_t;
 
+/* A site's counters, by name: they outlive the configuration a reload replaces. */
+typedef struct counters {
+    char *name;
+    uint64_t denied, unauthorized, limited[L_COUNT]; /* atomics */
+} counters_t;
+
+/* One site's rules as one configuration (generation) has them; owned by its handler. */
 typedef struct site_rules {
     const oe_site_t *site;
+    counters_t *ctr;
     rule_t base;
     path_rule_t *paths; /* longest prefix first */
     size_t npaths;
-    int active;                                      /* base or a path has rules */
-    char *challenge;                                 /* WWW-Authenticate value */
-    uint64_t denied, unauthorized, limited[L_COUNT]; /* atomics */
+    oe_access_range_t *trusted; /* proxy.trusted_proxies of this configuration */
+    size_t ntrusted;
+    unsigned v6_prefix;
+    uint32_t top_max_conns; /* refused at accept already (0: none) */
+    char *challenge;        /* WWW-Authenticate value */
 } site_rules_t;
 
 typedef struct handler {
@@ -54,23 +65,38 @@ typedef struct handler {
     site_rules_t *sr;
 } handler_t;
 
-static struct {
-    const oe_config_t *cfg;
-    site_rules_t *sites;
-    size_t nsites;
-    oe_access_table_t *table;   /* NULL: no limit configured anywhere */
-    oe_access_range_t *trusted; /* proxy.trusted_proxies, compiled */
-    size_t ntrusted;
-    oe_access_authfile_t **files;
-    size_t nfiles;
+/* What the accept path needs (from the configuration last given to oe_access_init). */
+typedef struct accept_rules {
     int count_conns;        /* some rule has max_connections: count at accept */
     uint32_t top_max_conns; /* refused at accept beyond it (0: none) */
+    oe_access_range_t *trusted;
+    size_t ntrusted;
     unsigned v6_prefix;
+} accept_rules_t;
+
+/* Process-wide state, kept across configuration reloads (written under the lock). */
+static struct {
+    pthread_mutex_t lock;
+    const oe_config_t *cfg;       /* the last configuration oe_access_init() took */
+    accept_rules_t *acc;          /* atomic pointer; older ones are kept (a few bytes per reload) */
+    oe_access_table_t *table;     /* made when a limit or a password first needs it; never replaced */
+    oe_access_authfile_t **files; /* by path */
+    size_t nfiles;
+    counters_t **ctrs; /* by site name */
+    size_t nctrs;
+    uint32_t next_scope; /* the buckets of a new configuration start afresh */
+    int section_added;
     uint64_t conns_refused; /* atomic */
-} A;
+} A = {.lock = PTHREAD_MUTEX_INITIALIZER, .next_scope = SCOPE_FIRST};
+
+static oe_access_table_t *table(void)
+{
+    return __atomic_load_n(&A.table, __ATOMIC_ACQUIRE);
+}
 
 /* ---- compiling ------------------------------------------------------------------------- */
 
+/* The file object of an htpasswd path (one per path, re-read on reload). A.lock held. */
 static oe_access_authfile_t *authfile_for(const char *path, char *err, size_t errlen)
 {
     for (size_t i = 0; i < A.nfiles; i++)
@@ -88,6 +114,24 @@ static oe_access_authfile_t *authfile_for(const char *path, char *err, size_t er
     return f;
 }
 
+/* The counters of a site name. A.lock held. */
+static counters_t *counters_for(const char *name)
+{
+    for (size_t i = 0; i < A.nctrs; i++)
+        if (strcmp(A.ctrs[i]->name, name) == 0)
+            return A.ctrs[i];
+    counters_t **n = realloc(A.ctrs, (A.nctrs + 1) * sizeof(counters_t *)), *c;
+    if (n == NULL)
+        return NULL;
+    A.ctrs = n;
+    if ((c = calloc(1, sizeof(*c))) == NULL || (c->name = strdup(name)) == NULL) {
+        free(c);
+        return NULL;
+    }
+    A.ctrs[A.nctrs++] = c;
+    return c;
+}
+
 static void rate_of(const oe_config_rate_t *c, oe_access_rate_t *r)
 {
     r->requests = (uint64_t)c->requests;
@@ -96,9 +140,9 @@ static void rate_of(const oe_config_rate_t *c, oe_access_rate_t *r)
 }
 
 /* parent: the site's rule for a paths entry (a rate the entry does not set is the site's
- * bucket), NULL for the site. */
+ * bucket), NULL for the site. A.lock held. */
 static int compile(rule_t *r, const oe_config_access_t *c, const rule_t *parent, int own_rate, int own_ws_rate,
-                   uint32_t *next_scope, char *err, size_t errlen)
+                   char *err, size_t errlen)
 {
     memset(r, 0, sizeof(*r));
     r->c = c;
@@ -114,24 +158,44 @@ static int compile(rule_t *r, const oe_config_access_t *c, const rule_t *parent,
         r->rate_scope = parent->rate_scope;
     } else if (c->rate.requests > 0) {
         rate_of(&c->rate, &r->rate);
-        r->rate_scope = (*next_scope)++;
+        r->rate_scope = A.next_scope++;
     }
     if (parent != NULL && !own_ws_rate) {
         r->ws_rate = parent->ws_rate;
         r->ws_scope = parent->ws_scope;
     } else if (c->websocket_rate.requests > 0) {
         rate_of(&c->websocket_rate, &r->ws_rate);
-        r->ws_scope = (*next_scope)++;
+        r->ws_scope = A.next_scope++;
     }
     r->active = c->allow_count > 0 || c->deny_count > 0 || r->auth != NULL || r->rate_scope != 0 || r->ws_scope != 0 ||
                 c->max_connections > 0 || c->max_websockets > 0;
     return 0;
 }
 
-static int needs_table(const rule_t *r)
+static void free_rule(rule_t *r)
 {
-    return r->rate_scope != 0 || r->ws_scope != 0 || r->c->max_connections > 0 || r->c->max_websockets > 0 ||
-           r->auth != NULL;
+    free(r->allow);
+    free(r->deny);
+}
+
+static void free_site_rules(site_rules_t *sr)
+{
+    if (sr == NULL)
+        return;
+    free_rule(&sr->base);
+    for (size_t i = 0; i < sr->npaths; i++)
+        free_rule(&sr->paths[i].r);
+    free(sr->paths);
+    free(sr->trusted);
+    free(sr->challenge);
+    free(sr);
+}
+
+/* Whether an access block needs the client table (a limit, or passwords: wrong ones are counted). */
+static int block_needs_table(const oe_config_access_t *a)
+{
+    return a->rate.requests > 0 || a->websocket_rate.requests > 0 || a->max_connections > 0 || a->max_websockets > 0 ||
+           a->basic_auth != NULL;
 }
 
 static int cmp_paths(const void *a, const void *b)
@@ -144,74 +208,103 @@ static void render_metrics(void *data, oe_metrics_out_t *o);
 
 int oe_access_init(const oe_config_t *cfg, char *err, size_t errlen)
 {
-    uint32_t next_scope = SCOPE_FIRST;
-    int table = 0, auth = 0;
+    int need_table = 0, auth = 0, rc = -1;
+    accept_rules_t *acc = NULL;
 
-    if (A.cfg != NULL)
+    pthread_mutex_lock(&A.lock);
+    if (A.cfg == cfg) {
+        pthread_mutex_unlock(&A.lock);
         return 0;
-    if ((A.sites = calloc(cfg->sites_count > 0 ? cfg->sites_count : 1, sizeof(*A.sites))) == NULL) {
-        snprintf(err, errlen, "access: out of memory");
-        return -1;
     }
-    A.nsites = cfg->sites_count;
-    if (oe_access_ranges_compile(cfg->proxy.trusted_proxies, cfg->proxy.trusted_proxies_count, &A.trusted) != 0) {
-        snprintf(err, errlen, "access: out of memory");
-        return -1;
-    }
-    A.ntrusted = cfg->proxy.trusted_proxies_count;
-    A.v6_prefix = (unsigned)cfg->access_ipv6_prefix;
-    A.top_max_conns = cfg->access.max_connections > 0 ? (uint32_t)cfg->access.max_connections : 0;
-    A.count_conns = A.top_max_conns > 0;
+    if ((acc = calloc(1, sizeof(*acc))) == NULL ||
+        oe_access_ranges_compile(cfg->proxy.trusted_proxies, cfg->proxy.trusted_proxies_count, &acc->trusted) != 0)
+        goto nomem;
+    acc->ntrusted = cfg->proxy.trusted_proxies_count;
+    acc->v6_prefix = (unsigned)cfg->access_ipv6_prefix;
+    acc->top_max_conns = cfg->access.max_connections > 0 ? (uint32_t)cfg->access.max_connections : 0;
+    acc->count_conns = acc->top_max_conns > 0;
     for (size_t i = 0; i < cfg->sites_count; i++) {
         const oe_site_t *s = &cfg->sites[i];
-        site_rules_t *sr = &A.sites[i];
-        char challenge[160];
-        sr->site = s;
-        snprintf(challenge, sizeof(challenge), "Basic realm=\"%s\", charset=\"UTF-8\"", s->name);
-        if ((sr->challenge = strdup(challenge)) == NULL ||
-            (sr->paths = calloc(s->paths_count > 0 ? s->paths_count : 1, sizeof(*sr->paths))) == NULL) {
-            snprintf(err, errlen, "access: out of memory");
-            return -1;
-        }
-        if (compile(&sr->base, &s->access, NULL, 1, 1, &next_scope, err, errlen) != 0)
-            goto fail_key;
-        sr->active = sr->base.active;
-        table |= needs_table(&sr->base);
-        auth |= sr->base.auth != NULL;
-        A.count_conns |= s->access.max_connections > 0;
+        if (counters_for(s->name) == NULL)
+            goto nomem;
+        need_table |= block_needs_table(&s->access);
+        auth |= s->access.basic_auth != NULL;
+        acc->count_conns |= s->access.max_connections > 0;
         for (size_t j = 0; j < s->paths_count; j++) {
-            const oe_config_path_t *p = &s->paths[j];
-            path_rule_t *pr = &sr->paths[j];
-            pr->prefix = p->prefix;
-            pr->plen = strlen(p->prefix);
-            if (compile(&pr->r, &p->access, &sr->base, p->own_rate, p->own_websocket_rate, &next_scope, err, errlen) !=
-                0)
-                goto fail_key;
-            sr->npaths = j + 1;
-            sr->active |= pr->r.active;
-            table |= needs_table(&pr->r);
-            auth |= pr->r.auth != NULL;
-            A.count_conns |= p->access.max_connections > 0;
+            need_table |= block_needs_table(&s->paths[j].access);
+            auth |= s->paths[j].access.basic_auth != NULL;
+            acc->count_conns |= s->paths[j].access.max_connections > 0;
         }
-        /* a path's rules replace the site's for it, so even an entry with none matters */
-        sr->active |= sr->npaths > 0;
-        qsort(sr->paths, sr->npaths, sizeof(*sr->paths), cmp_paths);
     }
-    if ((table || A.count_conns) && (A.table = oe_access_table_new(TABLE_ENTRIES)) == NULL) {
-        snprintf(err, errlen, "access: out of memory (client table)");
-        return -1;
+    if ((need_table || acc->count_conns) && A.table == NULL) {
+        oe_access_table_t *t = oe_access_table_new(TABLE_ENTRIES);
+        if (t == NULL) {
+            snprintf(err, errlen, "access: out of memory (client table)");
+            goto out;
+        }
+        __atomic_store_n(&A.table, t, __ATOMIC_RELEASE);
     }
     if (auth && oe_access_auth_start(err, errlen) != 0)
-        return -1;
+        goto out;
+    if (!A.section_added) {
+        oe_metrics_add_section(render_metrics, NULL);
+        A.section_added = 1;
+    }
+    __atomic_store_n(&A.acc, acc, __ATOMIC_RELEASE); /* the previous one stays readable */
+    acc = NULL;
     A.cfg = cfg;
-    oe_metrics_add_section(render_metrics, NULL);
-    return 0;
-fail_key : {
-    char msg[OE_CONFIG_ERR_MAX];
-    snprintf(msg, sizeof(msg), "%s", err);
-    snprintf(err, errlen, "config: access.basic_auth: %s", msg);
-    return -1;
+    rc = 0;
+    goto out;
+nomem:
+    snprintf(err, errlen, "access: out of memory");
+out:
+    if (acc != NULL)
+        free(acc->trusted);
+    free(acc);
+    pthread_mutex_unlock(&A.lock);
+    return rc;
 }
+
+/* Compiles site's rules (one configuration's); NULL with a message on failure. */
+static site_rules_t *compile_site(const oe_config_t *cfg, const oe_site_t *site, char *err, size_t errlen)
+{
+    site_rules_t *sr = calloc(1, sizeof(*sr));
+    char challenge[160];
+
+    pthread_mutex_lock(&A.lock);
+    if (sr == NULL || (sr->paths = calloc(site->paths_count > 0 ? site->paths_count : 1, sizeof(*sr->paths))) == NULL ||
+        (sr->ctr = counters_for(site->name)) == NULL ||
+        oe_access_ranges_compile(cfg->proxy.trusted_proxies, cfg->proxy.trusted_proxies_count, &sr->trusted) != 0) {
+        snprintf(err, errlen, "access: out of memory");
+        goto fail;
+    }
+    sr->site = site;
+    sr->ntrusted = cfg->proxy.trusted_proxies_count;
+    sr->v6_prefix = (unsigned)cfg->access_ipv6_prefix;
+    sr->top_max_conns = cfg->access.max_connections > 0 ? (uint32_t)cfg->access.max_connections : 0;
+    snprintf(challenge, sizeof(challenge), "Basic realm=\"%s\", charset=\"UTF-8\"", site->name);
+    if ((sr->challenge = strdup(challenge)) == NULL) {
+        snprintf(err, errlen, "access: out of memory");
+        goto fail;
+    }
+    if (compile(&sr->base, &site->access, NULL, 1, 1, err, errlen) != 0)
+        goto fail;
+    for (size_t j = 0; j < site->paths_count; j++) {
+        const oe_config_path_t *p = &site->paths[j];
+        path_rule_t *pr = &sr->paths[j];
+        pr->prefix = p->prefix;
+        pr->plen = strlen(p->prefix);
+        sr->npaths = j + 1;
+        if (compile(&pr->r, &p->access, &sr->base, p->own_rate, p->own_websocket_rate, err, errlen) != 0)
+            goto fail;
+    }
+    qsort(sr->paths, sr->npaths, sizeof(*sr->paths), cmp_paths);
+    pthread_mutex_unlock(&A.lock);
+    return sr;
+fail:
+    pthread_mutex_unlock(&A.lock);
+    free_site_rules(sr);
+    return NULL;
 }
 
 /* Checks the htpasswd file of one access block (label: its key, for messages), once per file. */
@@ -308,14 +401,14 @@ static void count(uint64_t *c)
 
 static int deny(site_rules_t *sr, h2o_req_t *req)
 {
-    count(&sr->denied);
+    count(&sr->ctr->denied);
     answer(req, 403, "Forbidden", "Access to this site is not allowed from your address.");
     return 0;
 }
 
 static int too_many(site_rules_t *sr, h2o_req_t *req, int kind, uint64_t retry_ms)
 {
-    count(&sr->limited[kind]);
+    count(&sr->ctr->limited[kind]);
     if (retry_ms > 0) {
         char *v = h2o_mem_alloc_pool(&req->pool, 24);
         int n = snprintf(v, 24, "%llu", (unsigned long long)((retry_ms + 999) / 1000));
@@ -333,7 +426,7 @@ static int too_many(site_rules_t *sr, h2o_req_t *req, int kind, uint64_t retry_m
 
 static int unauthorized(site_rules_t *sr, h2o_req_t *req)
 {
-    count(&sr->unauthorized);
+    count(&sr->ctr->unauthorized);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, sr->challenge,
                    strlen(sr->challenge));
     answer(req, 401, "Unauthorized", "This site needs a user name and a password.");
@@ -374,9 +467,9 @@ static int client_of(h2o_req_t *req, struct sockaddr_storage *ss)
     return req->conn->callbacks->get_peername(req->conn, (void *)ss) != 0 ? 0 : -1;
 }
 
-static int trusted(const oe_access_key_t *addr)
+static int trusted(const site_rules_t *sr, const oe_access_key_t *addr)
 {
-    return A.ntrusted > 0 && oe_access_ranges_match(A.trusted, A.ntrusted, addr);
+    return sr->ntrusted > 0 && oe_access_ranges_match(sr->trusted, sr->ntrusted, addr);
 }
 
 static int is_websocket(h2o_req_t *req)
@@ -396,7 +489,7 @@ static void on_ws_reservation_dispose(void *p)
 {
     uint32_t *ticket = p;
     if (*ticket != 0)
-        oe_access_table_release(A.table, *ticket, OE_ACCESS_WEBSOCKETS);
+        oe_access_table_release(table(), *ticket, OE_ACCESS_WEBSOCKETS);
 }
 
 /* State of a password check that runs on the verifier (in the request's pool). */
@@ -413,7 +506,7 @@ static void auth_failed(pending_t *pd, h2o_req_t *req, const char *why)
 {
     if (pd->tracked) {
         uint64_t retry;
-        oe_access_table_take(A.table, &pd->key, SCOPE_AUTH, &auth_failures, oe_util_now_ms(), &retry);
+        oe_access_table_take(table(), &pd->key, SCOPE_AUTH, &auth_failures, oe_util_now_ms(), &retry);
     }
     oe_log(OE_LOG_WARN, "basic_auth_failed", "site", pd->h->sr->site->name, "client", pd->client, "user", pd->user,
            "reason", why, NULL);
@@ -464,7 +557,7 @@ static int basic_auth(handler_t *h, const rule_t *r, h2o_req_t *req, const char 
     if (oe_access_auth_proven(r->auth, pd->user, password)) {
         rc = OE_ACCESS_AUTH_OK;
     } else if (tracked &&
-               oe_access_table_peek(A.table, key, SCOPE_AUTH, &auth_failures, oe_util_now_ms(), &retry) == 0) {
+               oe_access_table_peek(table(), key, SCOPE_AUTH, &auth_failures, oe_util_now_ms(), &retry) == 0) {
         OPENSSL_cleanse(password, sizeof(password)); /* too many wrong ones: no hash computed */
         return too_many(sr, req, L_AUTH, retry);
     } else {
@@ -489,6 +582,7 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     site_rules_t *sr = self->sr;
     const rule_t *r = rule_for(sr, req->path_normalized);
     const oe_config_access_t *c = r->c;
+    oe_access_table_t *t = table();
     struct sockaddr_storage client;
     oe_access_key_t addr, key;
     int tracked = 0;
@@ -501,32 +595,31 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
         return deny(sr, req);
     if (c->allow_count > 0 && !oe_access_ranges_match(r->allow, c->allow_count, &addr))
         return deny(sr, req);
-    if (A.table != NULL && !trusted(&addr)) {
+    if (t != NULL && !trusted(sr, &addr)) {
         uint64_t now = oe_util_now_ms(), retry = 0;
         int ws = is_websocket(req);
-        oe_access_key_of((void *)&client, A.v6_prefix, &key);
+        oe_access_key_of((void *)&client, sr->v6_prefix, &key);
         tracked = 1;
         /* connections are counted by the TCP peer at accept; the top-level limit refused the excess there */
-        if (c->max_connections > 0 && (A.top_max_conns == 0 || (uint32_t)c->max_connections < A.top_max_conns)) {
+        if (c->max_connections > 0 && (sr->top_max_conns == 0 || (uint32_t)c->max_connections < sr->top_max_conns)) {
             struct sockaddr_storage peer;
             oe_access_key_t pa, pk;
             if (req->conn->callbacks->get_peername(req->conn, (void *)&peer) != 0 &&
-                oe_access_key_of((void *)&peer, 128, &pa) == 0 && !trusted(&pa) &&
-                oe_access_key_of((void *)&peer, A.v6_prefix, &pk) == 0 &&
-                oe_access_table_open(A.table, &pk, OE_ACCESS_CONNS) > (uint32_t)c->max_connections)
+                oe_access_key_of((void *)&peer, 128, &pa) == 0 && !trusted(sr, &pa) &&
+                oe_access_key_of((void *)&peer, sr->v6_prefix, &pk) == 0 &&
+                oe_access_table_open(t, &pk, OE_ACCESS_CONNS) > (uint32_t)c->max_connections)
                 return too_many(sr, req, L_MAX_CONNS, 0);
         }
         if (ws && r->ws_scope != 0) {
-            if (oe_access_table_take(A.table, &key, r->ws_scope, &r->ws_rate, now, &retry) == 0)
+            if (oe_access_table_take(t, &key, r->ws_scope, &r->ws_rate, now, &retry) == 0)
                 return too_many(sr, req, L_WS_RATE, retry);
         } else if (r->rate_scope != 0) {
-            if (oe_access_table_take(A.table, &key, r->rate_scope, &r->rate, now, &retry) == 0)
+            if (oe_access_table_take(t, &key, r->rate_scope, &r->rate, now, &retry) == 0)
                 return too_many(sr, req, L_RATE, retry);
         }
         if (ws && c->max_websockets > 0) {
             uint32_t ticket;
-            if (oe_access_table_acquire(A.table, &key, OE_ACCESS_WEBSOCKETS, (uint32_t)c->max_websockets, now,
-                                        &ticket) == 0)
+            if (oe_access_table_acquire(t, &key, OE_ACCESS_WEBSOCKETS, (uint32_t)c->max_websockets, now, &ticket) == 0)
                 return too_many(sr, req, L_MAX_WS, 0);
             if (ticket != 0) { /* held until the tunnel closes, or the request ends without one */
                 uint32_t *slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_ws_reservation_dispose);
@@ -543,22 +636,26 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
     return -1;
 }
 
+static void on_dispose(h2o_handler_t *_self)
+{
+    free_site_rules(((handler_t *)_self)->sr);
+}
+
 int oe_access_register(h2o_pathconf_t *pc, const oe_config_t *cfg, const oe_site_t *site, char *err, size_t errlen)
 {
-    if (A.cfg == NULL && oe_access_init(cfg, err, errlen) != 0)
+    site_rules_t *sr;
+
+    if (oe_access_init(cfg, err, errlen) != 0 || (sr = compile_site(cfg, site, err, errlen)) == NULL)
         return -1;
-    for (size_t i = 0; i < A.nsites; i++) {
-        if (A.sites[i].site != site)
-            continue;
-        if (!A.sites[i].active)
-            return 0;
-        handler_t *h = (void *)h2o_create_handler(pc, sizeof(*h));
-        h->super.on_req = on_req;
-        h->sr = &A.sites[i];
+    if (!sr->base.active && sr->npaths == 0) { /* (a paths entry replaces the site's rules, even with none) */
+        free_site_rules(sr);                   /* no rules: no handler, no cost */
         return 0;
     }
-    snprintf(err, errlen, "access: site \"%s\" is not one of the configuration's sites", site->name);
-    return -1;
+    handler_t *h = (void *)h2o_create_handler(pc, sizeof(*h));
+    h->super.on_req = on_req;
+    h->super.dispose = on_dispose; /* when this configuration's paths are disposed (a reload) */
+    h->sr = sr;
+    return 0;
 }
 
 /* ---- connections and WebSockets ---------------------------------------------------------- */
@@ -569,11 +666,15 @@ int oe_access_conn_open(h2o_socket_t *sock, uint32_t *ticket)
     oe_access_key_t key;
 
     *ticket = 0;
-    if (!A.count_conns || A.table == NULL || h2o_socket_getpeername(sock, (void *)&ss) == 0 ||
-        oe_access_key_of((void *)&ss, 128, &key) != 0 || trusted(&key))
+    const accept_rules_t *acc = __atomic_load_n(&A.acc, __ATOMIC_ACQUIRE);
+    oe_access_table_t *t = table();
+
+    if (acc == NULL || !acc->count_conns || t == NULL || h2o_socket_getpeername(sock, (void *)&ss) == 0 ||
+        oe_access_key_of((void *)&ss, 128, &key) != 0 ||
+        (acc->ntrusted > 0 && oe_access_ranges_match(acc->trusted, acc->ntrusted, &key)))
         return 0;
-    oe_access_key_of((void *)&ss, A.v6_prefix, &key);
-    if (oe_access_table_acquire(A.table, &key, OE_ACCESS_CONNS, A.top_max_conns, oe_util_now_ms(), ticket) == 0) {
+    oe_access_key_of((void *)&ss, acc->v6_prefix, &key);
+    if (oe_access_table_acquire(t, &key, OE_ACCESS_CONNS, acc->top_max_conns, oe_util_now_ms(), ticket) == 0) {
         count(&A.conns_refused);
         if (oe_log_enabled(OE_LOG_DEBUG)) {
             char ip[INET6_ADDRSTRLEN + 8] = "";
@@ -587,8 +688,8 @@ int oe_access_conn_open(h2o_socket_t *sock, uint32_t *ticket)
 
 void oe_access_conn_close(uint32_t ticket)
 {
-    if (ticket != 0 && A.table != NULL)
-        oe_access_table_release(A.table, ticket, OE_ACCESS_CONNS);
+    if (ticket != 0 && table() != NULL)
+        oe_access_table_release(table(), ticket, OE_ACCESS_CONNS);
 }
 
 void *oe_access_ws_open(h2o_req_t *req)
@@ -605,14 +706,15 @@ void *oe_access_ws_open(h2o_req_t *req)
 
 void oe_access_ws_closed(void *ticket)
 {
-    if (ticket != NULL && A.table != NULL)
-        oe_access_table_release(A.table, (uint32_t)(uintptr_t)ticket, OE_ACCESS_WEBSOCKETS);
+    if (ticket != NULL && table() != NULL)
+        oe_access_table_release(table(), (uint32_t)(uintptr_t)ticket, OE_ACCESS_WEBSOCKETS);
 }
 
 /* ---- reload ---------------------------------------------------------------------------- */
 
 void oe_access_reload(void)
 {
+    pthread_mutex_lock(&A.lock);
     for (size_t i = 0; i < A.nfiles; i++) {
         char err[512], n[24];
         size_t users = 0;
@@ -623,6 +725,7 @@ void oe_access_reload(void)
         snprintf(n, sizeof(n), "%zu", users);
         oe_log(OE_LOG_INFO, "access_reloaded", "file", oe_access_authfile_path(A.files[i]), "users", n, NULL);
     }
+    pthread_mutex_unlock(&A.lock);
 }
 
 /* ---- metrics --------------------------------------------------------------------------- */
@@ -635,33 +738,36 @@ static double get(const uint64_t *c)
 static void render_metrics(void *data, oe_metrics_out_t *o)
 {
     oe_access_table_stats_t st = {0};
+    oe_access_table_t *t = table();
     (void)data;
 
-    if (A.table != NULL)
-        oe_access_table_stats(A.table, &st);
+    if (t != NULL)
+        oe_access_table_stats(t, &st);
+    pthread_mutex_lock(&A.lock);
     if (oe_metrics_family(o, "ott_edge_access_denied_total", OE_METRICS_COUNTER,
                           "Requests answered 403 by access.allow or access.deny, per site.") == 0)
-        for (size_t i = 0; i < A.nsites; i++)
-            oe_metrics_sample(o, get(&A.sites[i].denied), "site", A.sites[i].site->name, NULL);
+        for (size_t i = 0; i < A.nctrs; i++)
+            oe_metrics_sample(o, get(&A.ctrs[i]->denied), "site", A.ctrs[i]->name, NULL);
     if (oe_metrics_family(o, "ott_edge_access_unauthorized_total", OE_METRICS_COUNTER,
                           "Requests answered 401 by access.basic_auth (no, wrong or malformed credentials), per "
                           "site.") == 0)
-        for (size_t i = 0; i < A.nsites; i++)
-            oe_metrics_sample(o, get(&A.sites[i].unauthorized), "site", A.sites[i].site->name, NULL);
+        for (size_t i = 0; i < A.nctrs; i++)
+            oe_metrics_sample(o, get(&A.ctrs[i]->unauthorized), "site", A.ctrs[i]->name, NULL);
     if (oe_metrics_family(o, "ott_edge_access_limited_total", OE_METRICS_COUNTER,
                           "Requests answered 429, per site and limit (rate, websocket_rate, max_connections, "
                           "max_websockets, auth_failures).") == 0)
-        for (size_t i = 0; i < A.nsites; i++)
+        for (size_t i = 0; i < A.nctrs; i++)
             for (int k = 0; k < L_COUNT; k++)
-                oe_metrics_sample(o, get(&A.sites[i].limited[k]), "site", A.sites[i].site->name, "limit",
-                                  limit_names[k], NULL);
+                oe_metrics_sample(o, get(&A.ctrs[i]->limited[k]), "site", A.ctrs[i]->name, "limit", limit_names[k],
+                                  NULL);
+    pthread_mutex_unlock(&A.lock);
     oe_metrics_counter(o, "ott_edge_access_connections_refused_total",
                        "Connections closed at accept: the peer had the top-level access.max_connections open.",
                        get(&A.conns_refused));
     oe_metrics_gauge(o, "ott_edge_access_clients", "Entries in use in the access client table.", (double)st.used);
     oe_metrics_gauge(o, "ott_edge_access_clients_capacity",
                      "Entries the access client table holds at most (0: no limit configured, no table).",
-                     A.table != NULL ? (double)oe_access_table_capacity(A.table) : 0);
+                     t != NULL ? (double)oe_access_table_capacity(t) : 0);
     oe_metrics_counter(o, "ott_edge_access_evictions_total",
                        "Access client table entries taken over by a new client (the least recently used one with "
                        "nothing open).",

@@ -27,16 +27,21 @@
  * anything (check-config, and before start). Returns 0, or -1 with a message naming the key. */
 int oe_access_check(const oe_config_t *cfg, char *err, size_t errlen);
 
-/* Compiles the rules of cfg (which must outlive the process's serving), loads the htpasswd
- * files, makes the client table when a limit needs it, starts the password verifier when a
- * file is used, and adds the metrics section. Once, before the server starts (a later call
- * does nothing). Returns 0, or -1 with a message. */
+/* Takes cfg's process-wide settings: what the accept path checks (the top-level
+ * max_connections, proxy.trusted_proxies, access.ipv6_prefix), the client table when a limit
+ * or a password needs it (made once, kept for the process's life), the password verifier
+ * thread when a file is used, the metrics section and a set of counters per site name.
+ * Before the server starts; again with a new configuration on a reload (the table, the
+ * htpasswd files and the counters carry over; a call with the same cfg does nothing).
+ * Returns 0, or -1 with a message. */
 int oe_access_init(const oe_config_t *cfg, char *err, size_t errlen);
 
-/* Registers the access handler of site (one of cfg->sites) on pc. Call it right after the
- * handler that sets x-real-ip (the proxy's pre-handler) and before anything that answers
- * from the edge or the upstream. A site without access rules gets no handler (no cost).
- * Calls oe_access_init() when it has not run. */
+/* Compiles site's rules (site is one of cfg->sites; cfg must outlive the handler) and
+ * registers its handler on pc. Call it right after the handler that sets x-real-ip (the
+ * proxy's pre-handler) and before anything that answers from the edge or the upstream. A
+ * site without access rules gets no handler (no cost). The rules belong to the handler and
+ * are freed when pc is disposed (h2o_config_dispose_pathconf: a retired generation); the
+ * buckets of a new configuration's rules start full. Calls oe_access_init(cfg) first. */
 int oe_access_register(h2o_pathconf_t *pc, const oe_config_t *cfg, const oe_site_t *site, char *err, size_t errlen);
 
 /* The server, when it accepts a connection (any listener, before TLS): returns 0 to go on
