@@ -116,7 +116,7 @@ bundle_run() {
     # libcurl.so.4 from the bundle, or stops with startup_failed.
     env -i OTT_EDGE_LISTEN_HTTPS="127.0.0.1:$1" OTT_EDGE_LISTEN_HTTP="127.0.0.1:$2" OTT_EDGE_LISTEN_ADMIN="127.0.0.1:$3" \
         OTT_EDGE_STATE_DIR=/state OTT_EDGE_UPSTREAM=http://127.0.0.1:9 OTT_EDGE_SHUTDOWN_DELAY=0s \
-        OTT_EDGE_DOMAINS=bundle.ott-edge.test OTT_EDGE_ACME_DIRECTORY=http://127.0.0.1:9/dir \
+        OTT_EDGE_DOMAINS=bundle.ott-edge.test OTT_EDGE_ACME_DIRECTORY=https://127.0.0.1:9/dir \
         "$(command -v chroot)" "$chroot_dir" /opt/ott-edge/bin/ott-edge >"$work/chroot.log" 2>&1 &
     edge_pid=$!
     local i

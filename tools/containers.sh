@@ -439,7 +439,7 @@ k8s_run() { # NAME [extra podman args]
     pm run -d --name "$name" --network bridge -p 127.0.0.1:18443:443 -p 127.0.0.1:18080:80 \
         --security-opt no-new-privileges $capdrop --read-only \
         -v "$name-state:/var/lib/ott-edge" -e OTT_EDGE_DOMAINS=k8s.ct.ott-edge.test \
-        -e OTT_EDGE_ACME_DIRECTORY=http://127.0.0.1:9/dir "$@" "$edge_img"
+        -e OTT_EDGE_ACME_DIRECTORY=https://127.0.0.1:9/dir "$@" "$edge_img"
 }
 k8s_style() {
     k8s_run $P-k8s --sysctl net.ipv4.ip_unprivileged_port_start=0 >/dev/null || return 1

@@ -3,9 +3,9 @@
 # (.clang-tidy: bug-prone patterns and the static analyzer) clean on pkg/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v clang-format >/dev/null || { apt-get install -y -qq clang-format >/dev/null; }
-command -v cppcheck >/dev/null || { apt-get install -y -qq cppcheck >/dev/null; }
-command -v run-clang-tidy >/dev/null || { apt-get install -y -qq clang-tidy >/dev/null; }
+command -v clang-format >/dev/null || { apt-get install -o DPkg::Lock::Timeout=300 -y -qq clang-format >/dev/null; }
+command -v cppcheck >/dev/null || { apt-get install -o DPkg::Lock::Timeout=300 -y -qq cppcheck >/dev/null; }
+command -v run-clang-tidy >/dev/null || { apt-get install -o DPkg::Lock::Timeout=300 -y -qq clang-tidy >/dev/null; }
 files=$(git ls-files 'pkg/*.c' 'pkg/*.h' 'cmd/*.c' 'tests/unit/*.c' 2>/dev/null || find pkg cmd tests/unit -name '*.[ch]')
 clang-format --dry-run -Werror $files
 cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --std=c11 \

@@ -450,7 +450,7 @@ static void dns01_cleanup(oe_acme_client_t *c, struct authz *a)
 /* Waits until every DNS-01 record of the order is answered by the name servers that count. */
 static int dns01_wait(oe_acme_client_t *c, struct authz *as, size_t n, char *err, size_t errlen)
 {
-    oe_dns_record_t **recs = calloc(n ? n : 1, sizeof(*recs));
+    oe_dns_record_t **recs = calloc(n ? n : 1, sizeof(oe_dns_record_t *));
     size_t k = 0;
     if (!recs) {
         snprintf(err, errlen, "out of memory");

@@ -229,38 +229,23 @@ static int check_directory(oe_config_t *cfg, const keydef *k, char *msg, size_t 
             return 0;
         }
     }
-    if (strncasecmp(u, "https://", 8) == 0) {
-        auth = u + 8;
-    } else if (strncasecmp(u, "http://", 7) == 0) {
-        auth = u + 7;
-    } else {
+    if (strncasecmp(u, "http://", 7) == 0) { /* RFC 8555 §6.1 */
+        snprintf(msg, len,
+                 "\"%.64s\": ACME speaks HTTPS only (RFC 8555 section 6.1); a local test CA such as pebble serves "
+                 "HTTPS: give its CA certificate in acme.ca_file",
+                 u);
+        return -1;
+    }
+    if (strncasecmp(u, "https://", 8) != 0) {
         snprintf(msg, len,
                  "invalid directory \"%.64s\" (use letsencrypt, letsencrypt-staging, zerossl or an https:// URL)", u);
         return -1;
     }
+    auth = u + 8;
     end = auth + strcspn(auth, "/?#");
     if (end == auth) {
         snprintf(msg, len, "invalid directory URL \"%.64s\" (no host)", u);
         return -1;
-    }
-    if (auth == u + 7) { /* plain http only to this machine (tests, local CAs) */
-        char host[256];
-        size_t hl;
-        if (*auth == '[') {
-            const char *close = memchr(auth, ']', (size_t)(end - auth));
-            hl = close != NULL ? (size_t)(close + 1 - auth) : (size_t)(end - auth);
-        } else {
-            const char *colon = memchr(auth, ':', (size_t)(end - auth));
-            hl = colon != NULL ? (size_t)(colon - auth) : (size_t)(end - auth);
-        }
-        if (hl >= sizeof(host))
-            hl = sizeof(host) - 1;
-        memcpy(host, auth, hl);
-        host[hl] = '\0';
-        if (strcmp(host, "127.0.0.1") != 0 && strcasecmp(host, "localhost") != 0 && strcmp(host, "[::1]") != 0) {
-            snprintf(msg, len, "\"%.64s\": plain http:// is allowed only for 127.0.0.1 or localhost (use https://)", u);
-            return -1;
-        }
     }
     return 0;
 }
@@ -511,8 +496,8 @@ const keydef oe_config_keys[] = {
     {"acme.enabled", T_ENUM, OFF(acme.enabled), 0, "auto", 0, tristates, 0, 0, NULL,
      "`auto` turns ACME on when `domains` is set and `tls.cert_file` is not. `true` requires `domains`."},
     {"acme.directory", T_STR, OFF(acme.directory), 0, "letsencrypt", 0, NULL, 0, 0, check_directory,
-     "One of `letsencrypt`, `letsencrypt-staging` or `zerossl`, or an `https://` directory URL. Plain `http://` is "
-     "allowed only for 127.0.0.1 and localhost."},
+     "One of `letsencrypt`, `letsencrypt-staging` or `zerossl`, or an `https://` directory URL (ACME is HTTPS "
+     "only; for a private CA give its certificate in `acme.ca_file`)."},
     {"acme.email", T_STR, OFF(acme.email), 0, NULL, F_OPTIONAL, NULL, 0, 0, check_email,
      "Contact address registered with the CA."},
     {"acme.ca_file", T_STR, OFF(acme.ca_file), 0, NULL, F_OPTIONAL, NULL, 0, 0, NULL,

@@ -919,8 +919,9 @@ int oe_config_resolve_sites(loader *ld)
     if ((ld->nsites > 0 ? resolve_listed_sites(ld) : resolve_one_site(ld)) != 0)
         return -1;
     /* default_site as resolved, so the printed configuration reads back the same */
-    resolved = strdup(
-        cfg->default_site >= 0 && cfg->sites[cfg->default_site].name != NULL ? cfg->sites[cfg->default_site].name : "");
+    resolved = strdup(cfg->default_site >= 0 && cfg->sites != NULL && cfg->sites[cfg->default_site].name != NULL
+                          ? cfg->sites[cfg->default_site].name
+                          : "");
     if (resolved == NULL)
         return oe_config_fail(ld, "out of memory");
     free(cfg->default_site_name);

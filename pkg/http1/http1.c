@@ -587,7 +587,7 @@ static void do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size
     size_t nvec = 0;
     if (head_len + body <= SMALL_WRITE) {
         /* one buffer: one write, one TLS record */
-        char *p = head_len + body != 0 ? h2o_mem_alloc_pool(&req->pool, head_len + body) : NULL;
+        char *p = h2o_mem_alloc_pool(&req->pool, head_len + body + 1);
         one.base = p;
         if (head_len != 0)
             p = append(p, head, head_len);

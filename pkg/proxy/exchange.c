@@ -667,7 +667,7 @@ static void on_head(exchange_t *x)
             snprintf(why, sizeof(why), "answered %d", status);
             oe_upstream_report(x->srv, 0, why);
         } else {
-            oe_upstream_report(x->srv, 1, NULL);
+            oe_upstream_report(x->srv, 1, "");
         }
         if (status == 101) {
             if (x->websocket && oe_http1_is_request(x->req)) {

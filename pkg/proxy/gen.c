@@ -6,6 +6,7 @@
  * freed once every worker has turned its loop since it was retired (so none can be about to
  * take it) and nothing holds it.
  */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "metrics/metrics.h"
@@ -25,7 +26,8 @@ struct oe_proxy_gen {
 };
 
 static oe_proxy_gen_t *current; /* read by any thread (atomic), written by the main thread */
-static oe_proxy_gen_t *retired; /* the main thread's */
+static pthread_mutex_t other_lock = PTHREAD_MUTEX_INITIALIZER; /* threads other than workers */
+static oe_proxy_gen_t *retired;                                /* the main thread's */
 static uint64_t generations;
 
 oe_proxy_gen_t *oe_proxy_gen_new(const oe_config_t *cfg, void *payload, void (*free_payload)(void *))
@@ -62,7 +64,9 @@ void oe_proxy_gen_swap(oe_proxy_gen_t *g, oe_proxy_gen_free_cb free_cfg)
 {
     g->free_cfg = free_cfg;
     g->number = ++generations;
+    pthread_mutex_lock(&other_lock);
     oe_proxy_gen_t *old = __atomic_exchange_n(&current, g, __ATOMIC_ACQ_REL);
+    pthread_mutex_unlock(&other_lock);
     if (old != NULL) {
         old->retired_at_ms = oe_util_now_ms();
         old->next_retired = retired;
@@ -73,6 +77,18 @@ void oe_proxy_gen_swap(oe_proxy_gen_t *g, oe_proxy_gen_free_cb free_cfg)
 oe_proxy_gen_t *oe_proxy_gen_current(void)
 {
     return __atomic_load_n(&current, __ATOMIC_ACQUIRE);
+}
+
+oe_proxy_gen_t *oe_proxy_gen_acquire(void)
+{
+    /* not a worker: the loop-turn rule does not cover this thread, the lock does (a swap
+     * cannot come between taking the pointer and holding it) */
+    pthread_mutex_lock(&other_lock);
+    oe_proxy_gen_t *g = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
+    if (g != NULL)
+        __atomic_add_fetch(&g->refs_other, 1, __ATOMIC_ACQ_REL);
+    pthread_mutex_unlock(&other_lock);
+    return g;
 }
 
 const oe_config_t *oe_proxy_gen_config(const oe_proxy_gen_t *g)

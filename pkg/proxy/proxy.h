@@ -41,6 +41,9 @@ void oe_proxy_gen_publish(h2o_globalconf_t *gc, oe_proxy_gen_t *g, oe_proxy_gen_
 /* The generation in service. A worker may use it for the rest of its loop turn; holding it
  * longer (a request, a WebSocket) takes oe_proxy_gen_hold() ... oe_proxy_gen_release(). */
 oe_proxy_gen_t *oe_proxy_gen_current(void);
+/* For threads other than the workers (admin, main): the generation in service, already held
+ * (let go with oe_proxy_gen_release()); NULL before the first. */
+oe_proxy_gen_t *oe_proxy_gen_acquire(void);
 const oe_config_t *oe_proxy_gen_config(const oe_proxy_gen_t *g);
 uint64_t oe_proxy_gen_number(const oe_proxy_gen_t *g);
 h2o_pathconf_t *oe_proxy_gen_site_path(oe_proxy_gen_t *g, size_t i);

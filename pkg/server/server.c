@@ -13,6 +13,7 @@
 
 #include "access/access.h"
 #include "h2o_compat.h"
+#include "handover/handover.h"
 #include "http1/http1.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -26,6 +27,8 @@
 #include "util/util.h"
 
 enum { STATE_RUNNING = 0, STATE_STOP_ACCEPTING = 1, STATE_STOPPING = 2 };
+enum { L_HTTPS = 0, L_HTTP = 1 };
+#define OE_SERVER_MAX_LISTEN 8 /* listening sockets per worker (more when a handover brings more) */
 
 typedef struct worker {
     h2o_context_t ctx; /* first: handlers find their worker from req->conn->ctx */
@@ -33,8 +36,9 @@ typedef struct worker {
     oe_server_t *srv;
     h2o_evloop_t *loop;
     h2o_accept_ctx_t accept_https, accept_http;
-    int fd_https, fd_http;
-    h2o_socket_t *lis_https, *lis_http;
+    int fds[2][OE_SERVER_MAX_LISTEN]; /* [HTTPS or HTTP][i]: listening sockets */
+    size_t nfds[2];
+    h2o_socket_t *lis[2][OE_SERVER_MAX_LISTEN];
     int listeners_closed;
     int websockets_closed;
     pthread_t thread;
@@ -92,43 +96,81 @@ static int bind_one(const char *addr, const char *what, char *err, size_t errlen
     return oe_util_listen(addr, key, OE_UTIL_LISTEN_REUSEPORT | OE_UTIL_LISTEN_NODELAY, 4096, err, errlen);
 }
 
+/*
+ * The listening sockets of one listener for every worker: the ones a previous ott-edge
+ * handed over (an upgrade: none may be closed, or the connections queued on it would be
+ * reset), spread over the workers, then new ones (SO_REUSEPORT) for workers still without.
+ */
+static int listen_all(oe_server_t *srv, int which, const char *name, const char *addr, const oe_tcp_keepalive_t *ka,
+                      char *err, size_t errlen)
+{
+    int taken[OE_HANDOVER_MAX_FDS];
+    size_t n = oe_handover_take(name, addr, taken, OE_HANDOVER_MAX_FDS);
+    for (size_t i = 0; i < n; i++) {
+        worker_t *w = &srv->workers[i % srv->nworkers];
+        if (w->nfds[which] == OE_SERVER_MAX_LISTEN) {
+            snprintf(err, errlen, "listen.%s: too many sockets handed over (%zu)", name, n);
+            return -1;
+        }
+        w->fds[which][w->nfds[which]++] = taken[i];
+    }
+    for (unsigned i = 0; i < srv->nworkers; i++) {
+        worker_t *w = &srv->workers[i];
+        if (w->nfds[which] != 0)
+            continue;
+        int fd = bind_one(addr, name, err, errlen);
+        if (fd < 0)
+            return -1;
+        w->fds[which][w->nfds[which]++] = fd;
+    }
+    /* accepted sockets inherit the listener's keepalive settings: no system call per accept */
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        for (size_t k = 0; k < srv->workers[i].nfds[which]; k++)
+            oe_upstream_set_keepalive(srv->workers[i].fds[which][k], ka);
+    return 0;
+}
+
 oe_server_t *oe_server_bind(const oe_config_t *cfg, char *err, size_t errlen)
 {
     oe_server_t *srv = calloc(1, sizeof(*srv));
     unsigned n = cfg->threads > 0 ? (unsigned)cfg->threads : 1;
     if (n > OE_METRICS_MAX_WORKERS)
         n = OE_METRICS_MAX_WORKERS;
+    if (srv == NULL || (srv->workers = calloc(n, sizeof(worker_t))) == NULL) {
+        snprintf(err, errlen, "server: out of memory");
+        free(srv);
+        return NULL;
+    }
     oe_tcp_keepalive_t ka = oe_config_tcp_keepalive(cfg);
     srv->cfg = cfg;
     srv->nworkers = n;
-    srv->workers = calloc(n, sizeof(worker_t));
     for (unsigned i = 0; i < n; i++) {
-        worker_t *w = &srv->workers[i];
-        w->index = i;
-        w->srv = srv;
-        w->fd_http = -1;
-        if ((w->fd_https = bind_one(cfg->listen.https, "https", err, errlen)) < 0)
-            goto fail;
-        /* accepted sockets inherit the listener's keepalive settings: no system call per accept */
-        oe_upstream_set_keepalive(w->fd_https, &ka);
-        if (cfg->listen.http[0] != '\0' && (w->fd_http = bind_one(cfg->listen.http, "http", err, errlen)) < 0)
-            goto fail;
-        if (w->fd_http >= 0)
-            oe_upstream_set_keepalive(w->fd_http, &ka);
+        srv->workers[i].index = i;
+        srv->workers[i].srv = srv;
+    }
+    if (listen_all(srv, L_HTTPS, "https", cfg->listen.https, &ka, err, errlen) != 0 ||
+        (cfg->listen.http[0] != '\0' && listen_all(srv, L_HTTP, "http", cfg->listen.http, &ka, err, errlen) != 0)) {
+        for (unsigned i = 0; i < n; i++)
+            for (int l = 0; l < 2; l++)
+                for (size_t k = 0; k < srv->workers[i].nfds[l]; k++)
+                    close(srv->workers[i].fds[l][k]);
+        free(srv->workers);
+        free(srv);
+        return NULL;
     }
     oe_metrics_set_worker_count(n);
     the_server = srv;
     return srv;
-fail:
-    for (unsigned i = 0; i < n; i++) {
-        if (srv->workers[i].fd_https > 0)
-            close(srv->workers[i].fd_https);
-        if (srv->workers[i].fd_http > 0)
-            close(srv->workers[i].fd_http);
-    }
-    free(srv->workers);
-    free(srv);
-    return NULL;
+}
+
+size_t oe_server_listen_fds(oe_server_t *srv, oe_handover_fd_t *out, size_t max)
+{
+    size_t k = 0;
+    for (int l = 0; l < 2; l++)
+        for (unsigned i = 0; i < srv->nworkers; i++)
+            for (size_t j = 0; j < srv->workers[i].nfds[l] && k < max; j++)
+                out[k++] = (oe_handover_fd_t){l == L_HTTPS ? "https" : "http", srv->workers[i].fds[l][j]};
+    return k;
 }
 
 /* ---- accounting handlers on the HTTPS path ------------------------------------------ */
@@ -451,16 +493,13 @@ static void on_accept_http(h2o_socket_t *listener, const char *err)
 
 static void close_listeners(worker_t *w)
 {
-    if (w->lis_https != NULL) {
-        h2o_socket_read_stop(w->lis_https);
-        h2o_socket_close(w->lis_https);
-        w->lis_https = NULL;
-    }
-    if (w->lis_http != NULL) {
-        h2o_socket_read_stop(w->lis_http);
-        h2o_socket_close(w->lis_http);
-        w->lis_http = NULL;
-    }
+    for (int l = 0; l < 2; l++)
+        for (size_t k = 0; k < w->nfds[l]; k++)
+            if (w->lis[l][k] != NULL) {
+                h2o_socket_read_stop(w->lis[l][k]);
+                h2o_socket_close(w->lis[l][k]);
+                w->lis[l][k] = NULL;
+            }
 }
 
 static void *worker_main(void *arg)
@@ -536,14 +575,12 @@ int oe_server_start(oe_server_t *srv, char *err, size_t errlen)
         h2o_context_init(&w->ctx, w->loop, &srv->gc);
         w->accept_https = (h2o_accept_ctx_t){.ctx = &w->ctx, .hosts = srv->hosts_https};
         w->accept_http = (h2o_accept_ctx_t){.ctx = &w->ctx, .hosts = srv->hosts_http};
-        w->lis_https = h2o_evloop_socket_create(w->loop, w->fd_https, H2O_SOCKET_FLAG_DONT_READ);
-        w->lis_https->data = w;
-        h2o_socket_read_start(w->lis_https, on_accept_https);
-        if (w->fd_http >= 0) {
-            w->lis_http = h2o_evloop_socket_create(w->loop, w->fd_http, H2O_SOCKET_FLAG_DONT_READ);
-            w->lis_http->data = w;
-            h2o_socket_read_start(w->lis_http, on_accept_http);
-        }
+        for (int l = 0; l < 2; l++)
+            for (size_t k = 0; k < w->nfds[l]; k++) {
+                w->lis[l][k] = h2o_evloop_socket_create(w->loop, w->fds[l][k], H2O_SOCKET_FLAG_DONT_READ);
+                w->lis[l][k]->data = w;
+                h2o_socket_read_start(w->lis[l][k], l == L_HTTPS ? on_accept_https : on_accept_http);
+            }
         oe_metrics_worker(i)->heartbeat_ms = oe_now_ms();
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             snprintf(err, errlen, "server: cannot start worker thread %u", i);
@@ -554,6 +591,41 @@ int oe_server_start(oe_server_t *srv, char *err, size_t errlen)
     oe_log(OE_LOG_INFO, "listening", "https", cfg->listen.https, "http", cfg->listen.http[0] ? cfg->listen.http : "off",
            "upstream", cfg->upstream, NULL);
     return 0;
+}
+
+int oe_server_reload(oe_server_t *srv, oe_config_t *cfg, char *err, size_t errlen)
+{
+    oe_proxy_gen_t *gen = oe_proxy_gen_build(&srv->gc, srv->router, cfg, decorate_site_path, NULL, err, errlen);
+    if (gen == NULL)
+        return -1;
+    oe_tcp_keepalive_t ka = oe_config_tcp_keepalive(cfg);
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        for (int l = 0; l < 2; l++)
+            for (size_t k = 0; k < srv->workers[i].nfds[l]; k++)
+                oe_upstream_set_keepalive(srv->workers[i].fds[l][k], &ka);
+    oe_proxy_gen_publish(&srv->gc, gen, oe_config_free);
+    return 0;
+}
+
+/* Whether every worker has turned its loop since ms (monotonic). */
+static uint64_t workers_turned_after(uint64_t ms)
+{
+    oe_server_t *srv = the_server;
+    for (unsigned i = 0; srv != NULL && i < srv->nworkers; i++)
+        if (srv->workers[i].started && oe_metrics_get(&oe_metrics_worker(i)->heartbeat_ms) <= ms)
+            return 0;
+    return 1;
+}
+
+size_t oe_server_collect(void)
+{
+    return oe_proxy_gen_collect(workers_turned_after);
+}
+
+uint64_t oe_server_generation(void)
+{
+    oe_proxy_gen_t *g = oe_proxy_gen_current();
+    return g != NULL ? oe_proxy_gen_number(g) : 0;
 }
 
 void oe_server_set_draining(oe_server_t *srv)

@@ -16,13 +16,28 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "handover/handover.h"
 
 typedef struct oe_server oe_server_t;
 
 /* Binds every listening socket (call before dropping privileges). */
 oe_server_t *oe_server_bind(const oe_config_t *cfg, char *err, size_t errlen);
+/* The listening sockets (HTTPS and HTTP, every worker's), for handing them to a new
+ * ott-edge in an upgrade; returns how many were written to out. */
+size_t oe_server_listen_fds(oe_server_t *srv, oe_handover_fd_t *out, size_t max);
+
 /* Starts the worker threads; requests are served from now on. */
 int oe_server_start(oe_server_t *srv, char *err, size_t errlen);
+
+/* A new configuration (SIGHUP): each site's path is built anew and put in service;
+ * requests and WebSockets under way keep the configuration they started with. cfg is
+ * the server's from now on (freed with its generation). Listening addresses, threads and
+ * client timeouts stay as they were. Returns 0, or -1 with a message (nothing changed). */
+int oe_server_reload(oe_server_t *srv, oe_config_t *cfg, char *err, size_t errlen);
+/* Frees the configurations nothing uses any more; returns how many are still waiting. */
+size_t oe_server_collect(void);
+/* The configuration generation in service (1 at start, +1 per reload). */
+uint64_t oe_server_generation(void);
 
 /* Drain, step 1: /readyz reports 503 from now on; serving continues. */
 void oe_server_set_draining(oe_server_t *srv);

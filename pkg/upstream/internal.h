@@ -21,7 +21,7 @@ struct oe_upstream_server {
     socklen_t addrlen;
 
     /* health (written by any thread: atomics, or the lock for the text) */
-    char *site; /* its site's name: a server is one site's (site + url name it) */
+    char *site;              /* its site's name: a server is one site's (site + url name it) */
     int up;                  /* 1: requests may go here */
     int answered;            /* 1 once it answered (a probe or a request) */
     unsigned fails, oks;     /* in a row */

@@ -69,6 +69,8 @@ static int cmp_point(const void *a, const void *b)
  * moves only the keys between its points and their predecessors. */
 static int build_ring(oe_upstream_pool_t *p)
 {
+    if (p->nservers == 0)
+        return 0;
     p->nring = p->nservers * RING_POINTS;
     if ((p->ring = calloc(p->nring, sizeof(*p->ring))) == NULL)
         return -1;
@@ -155,7 +157,8 @@ int oe_upstream_pools_activate(oe_upstream_pool_t *const *list, size_t n)
     if (n > MAX_POOLS)
         return -1;
     pthread_mutex_lock(&pools_lock);
-    memcpy(pools, list, n * sizeof(*list));
+    for (size_t i = 0; i < n; i++)
+        pools[i] = list[i];
     npools = n;
     pthread_mutex_unlock(&pools_lock);
     return 0;
@@ -326,7 +329,7 @@ static void probe(oe_upstream_server_t *s)
     char buf[1024], e[256], why[300];
     int rc = oe_httpget(&req, buf, sizeof(buf), &resp, e, sizeof(e));
     if (rc == OE_HTTPGET_OK && resp.status < 500) {
-        record(s, 1, NULL, 0);
+        record(s, 1, "", 0);
         return;
     }
     if (rc == OE_HTTPGET_OK)

@@ -41,7 +41,7 @@ typedef struct idle_conn {
 
 typedef struct {
     h2o_loop_t *loop;
-    h2o_linklist_t *lists; /* one per server id */
+    h2o_linklist_t **lists; /* one anchor per server id, made on first use */
     size_t nlists;
     size_t count;
 } thread_pool_t;
@@ -117,27 +117,24 @@ static h2o_linklist_t *idle_list(unsigned id, h2o_loop_t *loop, int create)
         if (!create)
             return NULL;
         size_t n = id + 8;
-        h2o_linklist_t *l = malloc(n * sizeof(*l));
+        h2o_linklist_t **l = realloc(tpool.lists, n * sizeof(h2o_linklist_t *));
         if (l == NULL)
             return NULL;
-        /* anchors point at themselves: move each list to its new anchor */
-        for (size_t i = 0; i < tpool.nlists; i++) {
-            h2o_linklist_t *old = &tpool.lists[i];
-            if (h2o_linklist_is_empty(old)) {
-                h2o_linklist_init_anchor(&l[i]);
-            } else {
-                l[i] = *old;
-                l[i].next->prev = &l[i];
-                l[i].prev->next = &l[i];
-            }
-        }
         for (size_t i = tpool.nlists; i < n; i++)
-            h2o_linklist_init_anchor(&l[i]);
-        free(tpool.lists);
+            l[i] = NULL;
         tpool.lists = l;
         tpool.nlists = n;
     }
-    return &tpool.lists[id];
+    if (tpool.lists[id] == NULL) {
+        if (!create)
+            return NULL;
+        h2o_linklist_t *anchor = malloc(sizeof(*anchor));
+        if (anchor == NULL)
+            return NULL;
+        h2o_linklist_init_anchor(anchor);
+        tpool.lists[id] = anchor;
+    }
+    return tpool.lists[id];
 }
 
 static h2o_socket_t *unlink_idle(idle_conn_t *c)
@@ -197,9 +194,24 @@ void oe_upstream_idle_put(oe_upstream_server_t *srv, h2o_socket_t *sock, uint64_
 
 void oe_upstream_thread_exit(void)
 {
-    for (size_t i = 0; i < tpool.nlists; i++)
-        while (!h2o_linklist_is_empty(&tpool.lists[i]))
-            h2o_socket_close(unlink_idle(H2O_STRUCT_FROM_MEMBER(idle_conn_t, link, tpool.lists[i].next)));
+    for (size_t i = 0; i < tpool.nlists; i++) {
+        h2o_linklist_t *anchor = tpool.lists[i];
+        if (anchor == NULL)
+            continue;
+        h2o_linklist_t *node = anchor->next;
+        while (node != anchor) {
+            h2o_linklist_t *next = node->next;
+            idle_conn_t *c = H2O_STRUCT_FROM_MEMBER(idle_conn_t, link, node);
+            h2o_socket_t *sock = c->sock;
+            if (h2o_timeout_is_linked(&c->expire))
+                h2o_timeout_unlink(&c->expire);
+            free(c);
+            sock->data = NULL;
+            h2o_socket_close(sock);
+            node = next;
+        }
+        free(anchor);
+    }
     free(tpool.lists);
     tpool = (thread_pool_t){0};
 }
@@ -265,7 +277,17 @@ static void on_getaddr(h2o_hostinfo_getaddr_req_t *req, const char *errstr, stru
         connect_done(c, NULL, errstr);
         return;
     }
-    struct addrinfo *ai = h2o_hostinfo_select_one(res);
+    if (res == NULL) {
+        connect_done(c, NULL, "the name resolved to no address");
+        return;
+    }
+    /* one of the addresses at random, so that a name with several spreads the load */
+    size_t n = 0;
+    for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next)
+        n++;
+    struct addrinfo *ai = res;
+    for (size_t i = (size_t)rand() % n; i != 0 && ai->ai_next != NULL; i--)
+        ai = ai->ai_next;
     start_connect(c, ai->ai_addr, ai->ai_addrlen);
 }
 

@@ -505,7 +505,7 @@ static void test_flow_style(void)
     oe_config_t *cfg =
         load("{listen: {https: \"127.0.0.1:8443\", http: '127.0.0.1:8080'}, domains: [a.example, b.example],\n"
              " proxy: {trusted_proxies: []}, acme: {eab: {kid: k, hmac_key: h}, directory: "
-             "\"http://localhost:14000/dir\"}}\n",
+             "\"https://localhost:14000/dir\"}}\n",
              NULL, err);
 
     CHECK(cfg != NULL, "flow style: %s", err);
@@ -513,7 +513,7 @@ static void test_flow_style(void)
         CHECK(strcmp(cfg->listen.https, "127.0.0.1:8443") == 0 && strcmp(cfg->listen.http, "127.0.0.1:8080") == 0,
               "flow listen");
         CHECK(list_is(&cfg->domains, 2, "a.example", "b.example"), "flow domains");
-        CHECK(strcmp(cfg->acme.directory, "http://localhost:14000/dir") == 0, "http directory on localhost");
+        CHECK(strcmp(cfg->acme.directory, "https://localhost:14000/dir") == 0, "directory on localhost");
         CHECK(oe_config_acme_enabled(cfg) == 1, "auto with domains and no cert: on");
     }
     oe_config_free(cfg);
@@ -747,7 +747,8 @@ static void test_errors(void)
          {0},
          {":2:", "proxy.block_paths", "\"metrics\" must start with '/'"}},
         {"proxy:\n  health_path: status\n", {0}, {"proxy.health_path", "must start with '/'"}},
-        {"acme:\n  directory: http://ca.example/dir\n", {0}, {":2:", "acme.directory", "only for 127.0.0.1"}},
+        {"acme:\n  directory: http://ca.example/dir\n", {0}, {":2:", "acme.directory", "HTTPS only"}},
+        {"acme:\n  directory: http://127.0.0.1:14000/dir\n", {0}, {"acme.directory", "acme.ca_file"}},
         {"acme:\n  directory: letsencrypt-prod\n", {0}, {"acme.directory", "invalid directory"}},
         {"acme:\n  directory: https:///x\n", {0}, {"acme.directory", "no host"}},
         {"acme:\n  email: not-an-address\n", {0}, {":2:", "acme.email", "invalid address"}},
