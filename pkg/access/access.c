@@ -77,7 +77,6 @@ typedef struct accept_rules {
 /* Process-wide state, kept across configuration reloads (written under the lock). */
 static struct {
     pthread_mutex_t lock;
-    const oe_config_t *cfg;       /* the last configuration oe_access_init() took */
     accept_rules_t *acc;          /* atomic pointer; older ones are kept (a few bytes per reload) */
     oe_access_table_t *table;     /* made when a limit or a password first needs it; never replaced */
     oe_access_authfile_t **files; /* by path */
@@ -206,37 +205,28 @@ static int cmp_paths(const void *a, const void *b)
 
 static void render_metrics(void *data, oe_metrics_out_t *o);
 
-int oe_access_init(const oe_config_t *cfg, char *err, size_t errlen)
+/* What cfg's rules need process-wide: the client table, the password verifier, the metrics
+ * section, a set of counters per site name. Changes nothing a previous configuration relies
+ * on (so a reload that fails later leaves the server as it was). */
+static int prepare(const oe_config_t *cfg, char *err, size_t errlen)
 {
-    int need_table = 0, auth = 0, rc = -1;
-    accept_rules_t *acc = NULL;
+    int need_table = cfg->access.max_connections > 0, auth = 0, rc = -1;
 
     pthread_mutex_lock(&A.lock);
-    if (A.cfg == cfg) {
-        pthread_mutex_unlock(&A.lock);
-        return 0;
-    }
-    if ((acc = calloc(1, sizeof(*acc))) == NULL ||
-        oe_access_ranges_compile(cfg->proxy.trusted_proxies, cfg->proxy.trusted_proxies_count, &acc->trusted) != 0)
-        goto nomem;
-    acc->ntrusted = cfg->proxy.trusted_proxies_count;
-    acc->v6_prefix = (unsigned)cfg->access_ipv6_prefix;
-    acc->top_max_conns = cfg->access.max_connections > 0 ? (uint32_t)cfg->access.max_connections : 0;
-    acc->count_conns = acc->top_max_conns > 0;
     for (size_t i = 0; i < cfg->sites_count; i++) {
         const oe_site_t *s = &cfg->sites[i];
-        if (counters_for(s->name) == NULL)
-            goto nomem;
+        if (counters_for(s->name) == NULL) {
+            snprintf(err, errlen, "access: out of memory");
+            goto out;
+        }
         need_table |= block_needs_table(&s->access);
         auth |= s->access.basic_auth != NULL;
-        acc->count_conns |= s->access.max_connections > 0;
         for (size_t j = 0; j < s->paths_count; j++) {
             need_table |= block_needs_table(&s->paths[j].access);
             auth |= s->paths[j].access.basic_auth != NULL;
-            acc->count_conns |= s->paths[j].access.max_connections > 0;
         }
     }
-    if ((need_table || acc->count_conns) && A.table == NULL) {
+    if (need_table && A.table == NULL) {
         oe_access_table_t *t = oe_access_table_new(TABLE_ENTRIES);
         if (t == NULL) {
             snprintf(err, errlen, "access: out of memory (client table)");
@@ -250,19 +240,38 @@ int oe_access_init(const oe_config_t *cfg, char *err, size_t errlen)
         oe_metrics_add_section(render_metrics, NULL);
         A.section_added = 1;
     }
-    __atomic_store_n(&A.acc, acc, __ATOMIC_RELEASE); /* the previous one stays readable */
-    acc = NULL;
-    A.cfg = cfg;
     rc = 0;
-    goto out;
-nomem:
-    snprintf(err, errlen, "access: out of memory");
 out:
-    if (acc != NULL)
-        free(acc->trusted);
-    free(acc);
     pthread_mutex_unlock(&A.lock);
     return rc;
+}
+
+int oe_access_init(const oe_config_t *cfg, char *err, size_t errlen)
+{
+    accept_rules_t *acc = calloc(1, sizeof(*acc));
+
+    if (prepare(cfg, err, errlen) != 0) {
+        free(acc);
+        return -1;
+    }
+    if (acc == NULL ||
+        oe_access_ranges_compile(cfg->proxy.trusted_proxies, cfg->proxy.trusted_proxies_count, &acc->trusted) != 0) {
+        free(acc);
+        snprintf(err, errlen, "access: out of memory");
+        return -1;
+    }
+    acc->ntrusted = cfg->proxy.trusted_proxies_count;
+    acc->v6_prefix = (unsigned)cfg->access_ipv6_prefix;
+    acc->top_max_conns = cfg->access.max_connections > 0 ? (uint32_t)cfg->access.max_connections : 0;
+    acc->count_conns = acc->top_max_conns > 0;
+    for (size_t i = 0; i < cfg->sites_count; i++) {
+        const oe_site_t *s = &cfg->sites[i];
+        acc->count_conns |= s->access.max_connections > 0;
+        for (size_t j = 0; j < s->paths_count; j++)
+            acc->count_conns |= s->paths[j].access.max_connections > 0;
+    }
+    __atomic_store_n(&A.acc, acc, __ATOMIC_RELEASE); /* the previous one stays readable (never freed) */
+    return 0;
 }
 
 /* Compiles site's rules (one configuration's); NULL with a message on failure. */
@@ -645,7 +654,7 @@ int oe_access_register(h2o_pathconf_t *pc, const oe_config_t *cfg, const oe_site
 {
     site_rules_t *sr;
 
-    if (oe_access_init(cfg, err, errlen) != 0 || (sr = compile_site(cfg, site, err, errlen)) == NULL)
+    if (prepare(cfg, err, errlen) != 0 || (sr = compile_site(cfg, site, err, errlen)) == NULL)
         return -1;
     if (!sr->base.active && sr->npaths == 0) { /* (a paths entry replaces the site's rules, even with none) */
         free_site_rules(sr);                   /* no rules: no handler, no cost */

@@ -29,11 +29,11 @@ int oe_access_check(const oe_config_t *cfg, char *err, size_t errlen);
 
 /* Takes cfg's process-wide settings: what the accept path checks (the top-level
  * max_connections, proxy.trusted_proxies, access.ipv6_prefix), the client table when a limit
- * or a password needs it (made once, kept for the process's life), the password verifier
- * thread when a file is used, the metrics section and a set of counters per site name.
- * Before the server starts; again with a new configuration on a reload (the table, the
- * htpasswd files and the counters carry over; a call with the same cfg does nothing).
- * Returns 0, or -1 with a message. */
+ * or a password needs it (made once, kept for the process's life: 64 Ki entries whatever
+ * the configuration), the password verifier thread when a file is used, the metrics section
+ * and a set of counters per site name. Before the server starts, and on a reload once the
+ * new generation is built (oe_server_reload); the table, the htpasswd files and the
+ * counters carry over. Returns 0, or -1 with a message (out of memory: nothing changed). */
 int oe_access_init(const oe_config_t *cfg, char *err, size_t errlen);
 
 /* Compiles site's rules (site is one of cfg->sites; cfg must outlive the handler) and
@@ -41,7 +41,9 @@ int oe_access_init(const oe_config_t *cfg, char *err, size_t errlen);
  * proxy's pre-handler) and before anything that answers from the edge or the upstream. A
  * site without access rules gets no handler (no cost). The rules belong to the handler and
  * are freed when pc is disposed (h2o_config_dispose_pathconf: a retired generation); the
- * buckets of a new configuration's rules start full. Calls oe_access_init(cfg) first. */
+ * buckets of a new configuration's rules start full. Makes the table, the verifier and the
+ * counters cfg needs, but leaves the accept path's rules alone (oe_access_init's), so a
+ * reload that fails after this changes nothing in service. */
 int oe_access_register(h2o_pathconf_t *pc, const oe_config_t *cfg, const oe_site_t *site, char *err, size_t errlen);
 
 /* The server, when it accepts a connection (any listener, before TLS): returns 0 to go on

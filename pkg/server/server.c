@@ -598,6 +598,9 @@ int oe_server_reload(oe_server_t *srv, oe_config_t *cfg, char *err, size_t errle
     oe_proxy_gen_t *gen = oe_proxy_gen_build(&srv->gc, srv->router, cfg, decorate_site_path, NULL, err, errlen);
     if (gen == NULL)
         return -1;
+    if (oe_access_init(cfg, err, errlen) != 0) /* what the accept path checks (out of memory only) */
+        oe_log(OE_LOG_WARN, "reload_access_failed", "error", err, "msg",
+               "new connections are still counted by the previous access.max_connections", NULL);
     oe_tcp_keepalive_t ka = oe_config_tcp_keepalive(cfg);
     for (unsigned i = 0; i < srv->nworkers; i++)
         for (int l = 0; l < 2; l++)
