@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access/access.h"
 #include "admin/admin.h"
 #include "config/config.h"
 #include "log/log.h"
@@ -106,10 +107,12 @@ static int admin_client(const args_t *a)
         addr = cfg->listen.admin;
     }
     int rc;
+    /* the admin token protects the status and reload endpoints */
+    const char *token = cfg != NULL ? cfg->admin.token_file : getenv("OTT_EDGE_ADMIN_TOKEN_FILE");
     if (strcmp(a->command, "status") == 0)
-        rc = oe_admin_status_print(addr, stdout, err, sizeof(err));
+        rc = oe_admin_status_print(addr, token, stdout, err, sizeof(err));
     else if (strcmp(a->command, "reload") == 0)
-        rc = oe_admin_reload_request(addr, stdout, err, sizeof(err));
+        rc = oe_admin_reload_request(addr, token, stdout, err, sizeof(err));
     else
         rc = oe_admin_healthcheck(addr, a->ready ? "/readyz" : "/livez", err, sizeof(err));
     if (rc != 0)
@@ -135,6 +138,11 @@ int main(int argc, char **argv)
     oe_config_t *cfg = oe_config_load(a.config, NULL, err, sizeof(err));
     if (cfg == NULL) {
         fprintf(stderr, "%s\n", err);
+        return EXIT_CONFIG;
+    }
+    if (oe_access_check(cfg, err, sizeof(err)) != 0 || oe_admin_check(cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err); /* the files the configuration names (htpasswd, admin token) */
+        oe_config_free(cfg);
         return EXIT_CONFIG;
     }
     if (strcmp(a.command, "check-config") == 0) {

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access/access.h"
 #include "acme/acme.h"
 #include "admin/admin.h"
 #include "config/config.h"
@@ -214,6 +215,12 @@ static void reload(run_state_t *st)
         reload_failed(err);
         return;
     }
+    /* the files the configuration names: htpasswd files, the admin token */
+    if (oe_access_check(cfg, err, sizeof(err)) != 0 || oe_admin_check(cfg, err, sizeof(err)) != 0) {
+        oe_config_free(cfg);
+        reload_failed(err);
+        return;
+    }
     if (apply_certificates(cfg, old, err, sizeof(err)) != 0) {
         oe_config_free(cfg);
         reload_failed(err);
@@ -230,6 +237,8 @@ static void reload(run_state_t *st)
     oe_proxy_gen_t *prev = st->gen;
     st->gen = oe_proxy_gen_acquire();
     oe_log_setup(cfg->log.format == OE_LOG_FORMAT_JSON, cfg->log.level);
+    oe_access_reload(); /* htpasswd files read again */
+    oe_admin_reload();  /* admin.token_file read again */
     /* against what this process started with: that is what its sockets and threads are */
     size_t nkeys = oe_config_upgrade_keys(st->cfg0, cfg, keys, sizeof(keys));
     if (nkeys > 0)
@@ -496,6 +505,8 @@ static int start(run_state_t *st, char *err, size_t errlen)
         return 1;
     if ((rc = apply_certificates(cfg, NULL, err, errlen)) != 0)
         return rc;
+    if (oe_access_init(cfg, err, errlen) != 0)
+        return EXIT_CONFIG;
     if ((st->srv = oe_server_bind(cfg, err, errlen)) == NULL)
         return 1;
     if (cfg->listen.admin[0] != '\0' && (st->admin = oe_admin_start(cfg, err, errlen)) == NULL)

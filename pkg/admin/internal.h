@@ -31,6 +31,12 @@ void oe_admin_status_metrics(void *data, oe_metrics_out_t *o);
 extern const char oe_admin_status_html[];
 extern const size_t oe_admin_status_html_len;
 
+/* admin.c: answers 403 (peer not in admin.allow, as the configuration in service says) or
+ * 401 (needs_token and no right bearer token from admin.token_file); returns 1 when it did. */
+int oe_admin_refused(h2o_req_t *req, int needs_token);
+/* client.c: "Bearer TOKEN" from admin.token_file (its first line). 0, or -1 with a message. */
+int oe_admin_bearer(const char *token_file, char *out, size_t cap, char *err, size_t errlen);
+
 /* admin.c: answers req with body (copied) and Cache-Control: no-store. */
 void oe_admin_send_text(h2o_req_t *req, int status, const char *reason, const char *ctype, const char *body,
                         size_t len);

@@ -10,6 +10,7 @@
  * Must not touch: the configuration, the server, certificates.
  */
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -111,6 +112,8 @@ static void on_dispose(void *p)
 static int on_reload(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
+    if (oe_admin_refused(req, 1)) /* protected like /metrics */
+        return 0;
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("POST"));
         oe_admin_send_text(req, 405, "Method Not Allowed", "text/plain", H2O_STRLIT("POST /reload reloads\n"));
@@ -133,23 +136,33 @@ void oe_admin_register_reload(h2o_hostconf_t *host)
 
 /* ---- the `reload` subcommand ----------------------------------------------------------------- */
 
-int oe_admin_reload_request(const char *admin_addr, FILE *out, char *err, size_t errlen)
+int oe_admin_reload_request(const char *admin_addr, const char *token_file, FILE *out, char *err, size_t errlen)
 {
-    char host[256], buf[4096], e[256];
+    char host[256], buf[4096], e[256], bearer[620] = "";
     uint16_t port;
     if (oe_admin_target(admin_addr, host, sizeof(host), &port, err, errlen) != 0)
+        return 1;
+    if (token_file != NULL && oe_admin_bearer(token_file, bearer, sizeof(bearer), err, errlen) != 0)
         return 1;
     oe_httpget_req_t req = {.host = host,
                             .port = port,
                             .path = "/reload",
                             .post = 1,
                             .user_agent = "ott-edge-reload",
+                            .authorization = bearer[0] != '\0' ? bearer : NULL,
                             .http10 = 1,
                             .timeout_ms = RELOAD_TIMEOUT_MS,
                             .connect_timeout_ms = 2000};
     oe_httpget_resp_t resp;
     if (oe_httpget(&req, buf, sizeof(buf), &resp, e, sizeof(e)) != OE_HTTPGET_OK) {
         snprintf(err, errlen, "cannot ask %s:%u for a reload: %s", host, (unsigned)port, e);
+        return 1;
+    }
+    OPENSSL_cleanse(bearer, sizeof(bearer));
+    if (resp.status == 401 || resp.status == 403) {
+        snprintf(err, errlen, "the admin listener refused the reload (HTTP %d): %s", resp.status,
+                 resp.status == 401 ? "admin.token_file is needed (set it, or OTT_EDGE_ADMIN_TOKEN_FILE)"
+                                    : "this address is not in admin.allow");
         return 1;
     }
     const char *body = strstr(buf, "\r\n\r\n");

@@ -59,6 +59,8 @@ size_t oe_config_upgrade_keys(const oe_config_t *a, const oe_config_t *b, char *
         add_key(out, len, &n, "cache.max_size");
     if (a->cache.max_object != b->cache.max_object)
         add_key(out, len, &n, "cache.max_object");
+    if (!str_eq(a->admin.token_file, b->admin.token_file)) /* the file named at start is re-read */
+        add_key(out, len, &n, "admin.token_file");
     return n;
 }
 

@@ -265,8 +265,7 @@ int oe_httpget(const oe_httpget_req_t *req, char *buf, size_t cap, oe_httpget_re
         snprintf(err, errlen, "bad User-Agent");
         return OE_HTTPGET_E_ARG;
     }
-
-    if (req->authorization != NULL && !agent_ok(req->authorization)) {
+    if (req->authorization != NULL && (!agent_ok(req->authorization) || strlen(req->authorization) > 1024)) {
         snprintf(err, errlen, "bad Authorization value");
         return OE_HTTPGET_E_ARG;
     }

@@ -5,7 +5,7 @@
 //      own certificate ordered from pebble (real TLS-ALPN-01 validation) and served;
 //   2. an upstream server added to a pool (traffic reaches it), then the first one removed
 //      (traffic leaves it);
-//   3. a block_paths rule added (403 at once on the new path);
+//   3. a block_paths rule added (404 at once on the new path), an access rule added (403);
 //   4. an invalid file: refused with the key and line in the log and in `ott-edge reload`'s
 //      answer (exit 1), the configuration in service unchanged, a failed reload counted;
 //   5. a key that needs an upgrade (threads): logged as such, the rest applied.
@@ -106,20 +106,31 @@ describe('configuration reload under load', () => {
         await wss.check('rule-added');
     });
 
+    it('an access rule added by SIGHUP applies at once (403 on its path), the rest untouched', { timeout: T }, async () => {
+        const get = (p) => httpsGet(edge.httpsPort, p, { servername: OTT, headers: { host: OTT } });
+        assert.equal((await get('/api/room/create')).status, 200);
+        cfg.sites[0].paths = [{ prefix: '/api/room/create', access: { deny: ['0.0.0.0/0', '::/0'] } }];
+        write(cfg);
+        await hup(6);
+        assert.equal((await get('/api/room/create')).status, 403);
+        assert.equal((await get('/api/status')).status, 200);
+        await wss.check('access-added');
+    });
+
     it('an invalid file is refused: key and line logged, the configuration in service unchanged', { timeout: T }, async () => {
         const failedBefore = await reloads('failed');
         write(toYaml(cfg) + 'compress:\n  level: 42\n');
         const r = await runEdge(['reload', '--admin', `127.0.0.1:${edge.adminPort}`], { timeoutMs: 20000 });
         assert.equal(r.code, 1, r.stdout + r.stderr);
         assert.match(r.stderr, /compress\.level/);
-        assert.match(r.stderr, /generation 5 still serves/);
+        assert.match(r.stderr, /generation 6 still serves/);
         const line = await edge.waitForLog(/reload_failed /);
         assert.match(line, /compress\.level/);
         assert.match(line, /:\d+:/, 'the YAML line');
-        assert.equal(await generation(), 5);
+        assert.equal(await generation(), 6);
         assert.equal(await reloads('failed'), failedBefore + 1);
         const st = JSON.parse((await adminGet(edge, '/status.json')).body);
-        assert.equal(st.config.generation, 5);
+        assert.equal(st.config.generation, 6);
         assert.equal(st.config.last_reload_result, 'failed');
         assert.match(st.config.last_reload_message, /compress\.level/);
         // still the old configuration: the rule, the pool
@@ -129,7 +140,7 @@ describe('configuration reload under load', () => {
         edge.kill('SIGHUP');
         await waitFor(async () => (await reloads('failed')) === failedBefore + 2, 10000, 'second failed reload');
         assert.match(edge.stderr(), /reload_failed .*sites\[2\]\.tls\.cert_file/);
-        assert.equal(await generation(), 5);
+        assert.equal(await generation(), 6);
         await wss.check('invalid');
     });
 
@@ -137,9 +148,9 @@ describe('configuration reload under load', () => {
         write({ ...cfg, threads: 3 });
         const r = await runEdge(['reload', '--admin', `127.0.0.1:${edge.adminPort}`], { timeoutMs: 20000 });
         assert.equal(r.code, 0, r.stderr);
-        assert.match(r.stdout, /reloaded: configuration generation 6: needs an upgrade to apply: threads/);
+        assert.match(r.stdout, /reloaded: configuration generation 7: needs an upgrade to apply: threads/);
         await edge.waitForLog(/reload_needs_upgrade keys=threads/);
-        assert.equal(await reloads('ok'), 5);
+        assert.equal(await reloads('ok'), 6);
         // POST only
         assert.equal((await adminGet(edge, '/reload')).status, 405);
     });
