@@ -184,15 +184,13 @@ int oe_admin_ready(const oe_config_t *cfg, const char **reason)
         oe_tls_info_for(name, &info);
         if (!info.loaded)
             snprintf(why, sizeof(why), "no certificate loaded for site %s", name);
-        else if (info.fallback && oe_config_site_acme(cfg, i) && __atomic_load_n(&was_ready, __ATOMIC_RELAXED))
-            continue; /* a new site waits for its first certificate: the others serve (status shows it) */
-        else if (info.fallback && oe_config_site_acme(cfg, i))
+        else if (info.fallback && oe_config_site_acme(cfg, i) && !__atomic_load_n(&was_ready, __ATOMIC_RELAXED))
             snprintf(why, sizeof(why), "waiting for a certificate from ACME for site %s (serving a self-signed one)",
                      name);
         else if (info.not_after != 0 && info.not_after < time(NULL))
             snprintf(why, sizeof(why), "the certificate of site %s has expired", name);
         else
-            continue;
+            continue; /* (once ready, a new site waiting for its first certificate is fine too) */
         *reason = why;
         return 0;
     }
