@@ -72,6 +72,7 @@ typedef struct accept_rules {
     oe_access_range_t *trusted;
     size_t ntrusted;
     unsigned v6_prefix;
+    struct accept_rules *prev; /* the ones before a reload: kept (and reachable), never freed */
 } accept_rules_t;
 
 /* Process-wide state, kept across configuration reloads (written under the lock). */
@@ -270,6 +271,7 @@ int oe_access_init(const oe_config_t *cfg, char *err, size_t errlen)
         for (size_t j = 0; j < s->paths_count; j++)
             acc->count_conns |= s->paths[j].access.max_connections > 0;
     }
+    acc->prev = __atomic_load_n(&A.acc, __ATOMIC_ACQUIRE);
     __atomic_store_n(&A.acc, acc, __ATOMIC_RELEASE); /* the previous one stays readable (never freed) */
     return 0;
 }
