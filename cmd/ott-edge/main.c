@@ -18,6 +18,7 @@
 
 #include "acme/acme.h"
 #include "admin/admin.h"
+#include "cluster/cluster.h"
 #include "config/config.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -325,6 +326,12 @@ static int run(const args_t *a, oe_config_t *cfg)
         oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
         return 1;
     }
+    oe_cluster_t *cluster = NULL; /* cluster.redis: shared ACME state; a configuration that cannot work exits 2 */
+    if (cfg->cluster.redis && oe_config_acme_enabled(cfg) &&
+        (cluster = oe_cluster_start(cfg, err, sizeof(err))) == NULL) {
+        oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
+        return 2;
+    }
     oe_acme_t *acme = NULL;
     if (oe_config_acme_enabled(cfg) && (acme = oe_acme_start(cfg, err, sizeof(err))) == NULL) {
         oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
@@ -375,6 +382,7 @@ static int run(const args_t *a, oe_config_t *cfg)
         }
     }
     oe_acme_stop(acme);
+    oe_cluster_stop(cluster);
     oe_upstream_prober_stop();
     oe_server_stop(st.srv);
     oe_admin_stop(admin);

@@ -54,7 +54,7 @@ struct keydef {
     const char *doc; /* one line of Markdown for the reference table */
 };
 
-#define OE_CONFIG_NKEYS 63
+#define OE_CONFIG_NKEYS 68
 extern const keydef oe_config_keys[OE_CONFIG_NKEYS];
 
 /* One entry of `sites` as read from the file, before inheritance (sites.c resolves it). */

@@ -1382,6 +1382,11 @@ static const char *const all_keys[] = {
     "acme.dns.exec.command",
     "acme.dns.resolvers",
     "acme.dns_propagation_timeout",
+    "cluster.redis",
+    "cluster.key_prefix",
+    "cluster.lock_ttl",
+    "cluster.node_id",
+    "cluster.encryption_key_file",
 };
 
 /* The keys a site in `sites` may set. */
