@@ -7,7 +7,8 @@
 //       {port, url({user, password, db}), cli(...args) -> string, stop(), start(), restart({empty}),
 //        keys() -> [names], pid}
 //     users: [{name, password, rules}] (ACL lines: "user NAME on >PASS RULES").
-//   startHaproxy(routes) routes: [{port, servers: [port, ...]}] -> {stop(), logs()}
+//   startHaproxy(routes) routes: [{port, servers: [port, ...]}] -> {stop(), logs(), command(line),
+//       setServer(i, 'maint'|'ready')}   (HAProxy's runtime API: a killed or stopped replica leaves the rotation)
 //   startRelay(targetPort) -> {port, cut(), restore(), stop()}   (cut: drops and refuses connections)
 //   startReplicas({pebble, redis, n, names, challenges, cluster, acme, extra, upstream, redisUrl(i)})
 //       -> {edges, haproxy, stop(), servedSerials(), waitSameSerial(ms)}
@@ -116,15 +117,19 @@ export async function startRedis({ port, password = null, users = [], dir = tmpD
 
 export async function startHaproxy(routes) {
     const dir = tmpDir('ott-edge-haproxy-');
+    const sock = path.join(dir, 'admin.sock');
     const out = [];
     const cfg = [
         'global',
         '  maxconn 2000',
+        `  stats socket ${sock} level admin`,
         'defaults',
         '  mode tcp',
         '  timeout connect 2s',
         '  timeout client 120s',
         '  timeout server 120s',
+        '  retries 2',
+        '  option redispatch',
     ];
     for (const r of routes) {
         cfg.push(`frontend fe_${r.port}`, `  bind 127.0.0.1:${r.port}`, `  default_backend be_${r.port}`);
@@ -141,7 +146,26 @@ export async function startHaproxy(routes) {
             s.once('error', () => res(false));
         }), 10000, `haproxy on ${r.port}: ${out.join('')}`);
     }
-    return { proc, logs: () => out.join(''), stop: () => killWait(proc) };
+    /** One command on HAProxy's runtime API. */
+    const command = (line) =>
+        new Promise((resolve, reject) => {
+            const c = net.connect(sock);
+            const chunks = [];
+            c.on('connect', () => c.end(line + '\n'));
+            c.on('data', (d) => chunks.push(d));
+            c.on('end', () => resolve(Buffer.concat(chunks).toString()));
+            c.on('error', reject);
+        });
+    return {
+        proc,
+        logs: () => out.join(''),
+        command,
+        /** Takes server i (0-based) of every backend out of the rotation (maint) or back (ready). */
+        async setServer(i, state) {
+            for (const r of routes) await command(`set server be_${r.port}/s${i + 1} state ${state}`);
+        },
+        stop: () => killWait(proc),
+    };
 }
 
 /** A TCP relay to 127.0.0.1:targetPort that a test can cut (one replica's Redis connection). */
