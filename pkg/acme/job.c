@@ -611,9 +611,13 @@ static void reseed(oe_acme_job_t *j, uint64_t token)
                               0,
                               0};
     rc = oe_cluster_cert_put(cl, site, token, j->chain_pem, j->chain_len, key, klen, &meta, err, sizeof(err));
-    if (rc == 0)
+    if (rc == 0) {
         oe_log(OE_LOG_INFO, "cluster_certificate_reseeded", "site", site, "serial", j->info.serial, "msg",
                "Redis had no usable record: this replica's local copy was written back (no new order)", NULL);
+        /* Redis came back empty: the shared account goes back too (ours, or the one stored) */
+        if (oe_acme_account_share(j->m, err, sizeof(err)) != 0)
+            oe_log(OE_LOG_WARN, "cluster_account_write_failed", "error", err, NULL);
+    }
     else
         oe_log(OE_LOG_WARN, "cluster_reseed_failed", "site", site, "error", err, NULL);
 out:

@@ -267,10 +267,14 @@ export async function startReplicas({
         /** Resolves to the serial once every replica serves the same verified certificate. */
         async waitSameSerial(ms = 20000, not = null) {
             let last = [];
-            await waitFor(async () => {
-                last = await self.servedSerials();
-                return last[0] && last[0] !== not && last.every((s) => s === last[0]);
-            }, ms * slow, `every replica serving the same certificate (serials ${JSON.stringify(last)})`);
+            try {
+                await waitFor(async () => {
+                    last = await self.servedSerials();
+                    return last[0] && last[0] !== not && last.every((s) => s === last[0]);
+                }, ms, 'every replica serving the same certificate');
+            } catch (e) {
+                throw new Error(`${e.message} (serials now ${JSON.stringify(last)})\n--- replica logs (tail) ---\n${edges.map((x, i) => `r${i + 1}:\n` + x.logs.slice(-15).join('\n')).join('\n')}`);
+            }
             return last[0];
         },
         async stop() {
