@@ -43,7 +43,7 @@
 #define IO_TIMEOUT_MS      3000
 #define RECONNECT_MS       1000
 #define CHAL_TTL_S         600
-#define ACK_WAIT_MS        4000
+#define ACK_WAIT_MS        (OE_CLUSTER_POLL_MS + 2000) /* long enough for a replica that only polls */
 #define MAX_GENS           128
 #define MAX_LOCKS          64
 #define MAX_MIRRORS        256
@@ -1080,6 +1080,13 @@ oe_cluster_t *oe_cluster_start(const oe_config_t *cfg, char *err, size_t errlen)
         destroy(c);
         return NULL;
     }
+    if (c->rc) {
+        /* the first heartbeat now: a replica ordering from now on waits for this one's acknowledgements */
+        char k[256], now_s[32];
+        keyname(c, k, sizeof(k), "nodes", NULL);
+        snprintf(now_s, sizeof(now_s), "%lld", (long long)time(NULL));
+        freeReplyObject(run(c, e, sizeof(e), 4, "HSET", k, c->node, now_s));
+    }
     if (c->rc)
         oe_log(OE_LOG_INFO, "cluster_connected", "redis", c->url.host, "db", c->url.db ? "selected" : "0", "node",
                c->node, "prefix", c->prefix, "encryption", c->have_key ? "aes-256-gcm" : "none", NULL);
@@ -1527,7 +1534,7 @@ static int chal_put(oe_cluster_t *c, int kind, const char *id, const char *paylo
     if (!r)
         return -1;
     freeReplyObject(r);
-    size_t peers = live_peers(c);
+    size_t peers = 0;
     if ((r = run(c, err, errlen, 2, "DEL", ack)) != NULL)
         freeReplyObject(r);
     if ((r = run(c, err, errlen, 4, "HINCRBY", genk, "_chal", "1")) != NULL)
@@ -1538,7 +1545,10 @@ static int chal_put(oe_cluster_t *c, int kind, const char *id, const char *paylo
     /* wait until every live replica has it in memory: the CA may ask any of them */
     uint64_t end = now_ms() + ACK_WAIT_MS;
     size_t acked = 0;
-    while (peers > 0) {
+    for (;;) {
+        peers = live_peers(c); /* again each time: a replica starting meanwhile is waited for too */
+        if (peers == 0)
+            break;
         if ((r = run(c, err, errlen, 2, "SCARD", ack)) == NULL)
             break;
         acked = (size_t)reply_u64(r);

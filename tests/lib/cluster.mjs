@@ -9,7 +9,8 @@
 //     users: [{name, password, rules}] (ACL lines: "user NAME on >PASS RULES").
 //   startHaproxy(routes) routes: [{port, servers: [port, ...]}] -> {stop(), logs(), command(line),
 //       setServer(i, 'maint'|'ready')}   (HAProxy's runtime API: a killed or stopped replica leaves the rotation)
-//   startRelay(targetPort) -> {port, cut(), restore(), stop()}   (cut: drops and refuses connections)
+//   startRelay(targetPort) -> {port, cut(re), restore(), stop()}   (cut: drops and refuses connections,
+//       all of them or those whose first bytes match re)
 //   startReplicas({pebble, redis, n, names, challenges, cluster, acme, extra, upstream, redisUrl(i)})
 //       -> {edges, haproxy, stop(), servedSerials(), waitSameSerial(ms)}
 //     replica i gets node_id r<i+1>, its own ports and state_dir; HAProxy forwards pebble's
@@ -168,46 +169,57 @@ export async function startHaproxy(routes) {
     };
 }
 
-/** A TCP relay to 127.0.0.1:targetPort that a test can cut (one replica's Redis connection). */
+/**
+ * A TCP relay to 127.0.0.1:targetPort that a test can cut: cut() drops every connection and
+ * refuses new ones; cut(re) only those whose first bytes from the client match re (e.g. the
+ * CLIENT SETNAME of a replica's subscriber connection), so its other connection keeps working.
+ */
 export async function startRelay(targetPort) {
     const port = await freePort();
-    const pairs = new Set();
-    let cut = false;
+    const conns = new Set();
+    let cutRe = undefined; // undefined: nothing cut; null: everything; a RegExp: matching connections
+    const matches = (x) => cutRe === null || (cutRe instanceof RegExp && cutRe.test(x.head));
     const server = net.createServer((c) => {
-        if (cut) return c.destroy();
+        if (cutRe === null) return c.destroy();
         const u = net.connect(targetPort, '127.0.0.1');
-        const pair = [c, u];
-        pairs.add(pair);
-        c.pipe(u);
-        u.pipe(c);
+        const x = { c, u, head: '' };
+        conns.add(x);
         const end = () => {
             c.destroy();
             u.destroy();
-            pairs.delete(pair);
+            conns.delete(x);
         };
+        c.on('data', (d) => {
+            if (x.head.length < 512) x.head += d.toString('latin1');
+            if (matches(x)) return end();
+            u.write(d);
+        });
+        u.on('data', (d) => c.write(d));
         c.on('error', end).on('close', end);
         u.on('error', end).on('close', end);
     });
     await new Promise((r) => server.listen(port, '127.0.0.1', r));
+    const apply = () => {
+        for (const x of [...conns]) {
+            if (matches(x)) {
+                x.c.destroy();
+                x.u.destroy();
+                conns.delete(x);
+            }
+        }
+    };
     return {
         port,
-        cut() {
-            cut = true;
-            for (const [c, u] of pairs) {
-                c.destroy();
-                u.destroy();
-            }
-            pairs.clear();
+        cut(re = null) {
+            cutRe = re;
+            apply();
         },
         restore() {
-            cut = false;
+            cutRe = undefined;
         },
         stop() {
-            cut = true;
-            for (const [c, u] of pairs) {
-                c.destroy();
-                u.destroy();
-            }
+            cutRe = null;
+            apply();
             return new Promise((r) => server.close(r));
         },
     };
