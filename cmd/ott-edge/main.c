@@ -321,16 +321,17 @@ static int run(const args_t *a, oe_config_t *cfg)
         oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
         return 1;
     }
-    if (drop_privileges(cfg, err, sizeof(err)) != 0 || oe_server_start(st.srv, err, sizeof(err)) != 0 ||
-        oe_upstream_prober_start(err, sizeof(err)) != 0) {
-        oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
-        return 1;
-    }
-    oe_cluster_t *cluster = NULL; /* cluster.redis: shared ACME state; a configuration that cannot work exits 2 */
+    oe_cluster_t *cluster = NULL; /* cluster.redis: before accepting, so the other replicas already count this one for
+                                     their challenges; a configuration that cannot work exits 2 */
     if (cfg->cluster.redis && oe_config_acme_enabled(cfg) &&
         (cluster = oe_cluster_start(cfg, err, sizeof(err))) == NULL) {
         oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
         return 2;
+    }
+    if (drop_privileges(cfg, err, sizeof(err)) != 0 || oe_server_start(st.srv, err, sizeof(err)) != 0 ||
+        oe_upstream_prober_start(err, sizeof(err)) != 0) {
+        oe_log(OE_LOG_ERROR, "startup_failed", "error", err, NULL);
+        return 1;
     }
     oe_acme_t *acme = NULL;
     if (oe_config_acme_enabled(cfg) && (acme = oe_acme_start(cfg, err, sizeof(err))) == NULL) {

@@ -1086,6 +1086,8 @@ oe_cluster_t *oe_cluster_start(const oe_config_t *cfg, char *err, size_t errlen)
         keyname(c, k, sizeof(k), "nodes", NULL);
         snprintf(now_s, sizeof(now_s), "%lld", (long long)time(NULL));
         freeReplyObject(run(c, e, sizeof(e), 4, "HSET", k, c->node, now_s));
+        /* ... and every challenge already out, before this replica accepts a connection */
+        mirror_scan(c);
     }
     if (c->rc)
         oe_log(OE_LOG_INFO, "cluster_connected", "redis", c->url.host, "db", c->url.db ? "selected" : "0", "node",

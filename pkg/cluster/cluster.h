@@ -35,7 +35,10 @@ typedef struct oe_cluster oe_cluster_t;
  * SELECT and the user's permissions on the prefix's keys and channel. Returns NULL with a
  * message when it cannot (wrong password, ACL denial, wrong database, bad key file: exit 2);
  * an unreachable Redis is logged and retried in the background (not an error). Then starts
- * the two threads. One per process; oe_cluster_get() returns it. */
+ * the two threads. One per process; oe_cluster_get() returns it. Call it before the listeners
+ * accept: it registers this replica (the others then wait for its acknowledgement of their
+ * challenges) and mirrors every challenge already published, so a validation that the load
+ * balancer sends to a replica just started finds its answer. */
 oe_cluster_t *oe_cluster_start(const oe_config_t *cfg, char *err, size_t errlen);
 /* Releases held locks, stops the threads, disconnects. NULL is accepted. */
 void oe_cluster_stop(oe_cluster_t *c);
