@@ -6,10 +6,10 @@
 // the private keys in Redis are encrypted when cluster.encryption_key_file is set.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { writeFileSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { adminGet, slow, tmpDir, startUpstream, waitFor } from '../lib/harness.mjs';
+import { adminGet, slow, tmpDir, startUpstream, waitFor, TESTS_DIR } from '../lib/harness.mjs';
 import { startPebble } from '../lib/pebble.mjs';
 import { startRedis, startReplicas, redisPort, accountCount } from '../lib/cluster.mjs';
 
@@ -72,8 +72,19 @@ for (const [slot, challenge] of [
                 const m = (await adminGet(e, '/metrics')).body;
                 assert.equal(metric(m, 'ott_edge_cluster_redis_up'), 1);
                 await waitFor(async () => (await adminGet(e, '/readyz')).status === 200, 10000, '/readyz 200');
-                assert.equal(metric(m, 'ott_edge_cluster_certificates_received_total') >= 0, true);
             }
+            // the cluster families are the ones README's "Several replicas" table documents
+            const readme = readFileSync(path.join(TESTS_DIR, '..', 'README.md'), 'utf8');
+            let sec = readme.slice(readme.indexOf('\n## Several replicas\n') + 1);
+            sec = sec.slice(0, sec.indexOf('\n## '));
+            const documented = [...sec.matchAll(/^\| `(ott_edge_cluster_[a-z_]+)` \|/gm)].map((x) => x[1]).sort();
+            const text = (await adminGet(replicas.edges[holder], '/metrics')).body;
+            const have = [...new Set([...text.matchAll(/^# TYPE (ott_edge_cluster_[a-z_]+) /gm)].map((x) => x[1]))].sort();
+            assert.ok(documented.length >= 4);
+            assert.deepEqual(have, documented, 'README documents every ott_edge_cluster_* family /metrics has');
+            const received = replicas.edges.map((e, i) => (i === holder ? 0 : 1));
+            for (let i = 0; i < 3; i++)
+                assert.equal(metric((await adminGet(replicas.edges[i], '/metrics')).body, 'ott_edge_cluster_certificates_received_total'), received[i]);
             // Redis: only keys under the prefix, OTT's keys untouched, the keys encrypted
             const keys = redis.keys();
             assert.deepEqual(keys.filter((k) => !k.startsWith('ott-edge:')).sort(), ['room:lobby', 'session:abc']);
