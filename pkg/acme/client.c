@@ -509,7 +509,7 @@ static int publish(oe_acme_client_t *c, struct authz *a, const char *token, char
             rc = 0;
             /* cluster mode: every replica behind the load balancer must answer it */
             oe_cluster_t *cl = oe_cluster_get();
-            if (cl && oe_cluster_http01_put(cl, token, ka, err, errlen) != 0)
+            if (cl && oe_cluster_http01_put(cl, token, ka, c->stop, err, errlen) != 0)
                 rc = -1;
         } else {
             snprintf(err, errlen, "cannot publish HTTP-01 token for %s (malformed token or table full)", a->name);
@@ -526,7 +526,7 @@ static int publish(oe_acme_client_t *c, struct authz *a, const char *token, char
         oe_cluster_t *cl = oe_cluster_get();
         if (oe_acme_alpn_cert(a->name, ka, &cert, &key, err, errlen) == 0 &&
             oe_challenge_alpn_put(a->alpn_name, cert, key, err, errlen) == 0 &&
-            (!cl || oe_cluster_alpn_put(cl, a->alpn_name, cert, key, err, errlen) == 0))
+            (!cl || oe_cluster_alpn_put(cl, a->alpn_name, cert, key, c->stop, err, errlen) == 0))
             rc = 0;
         else if (a->alpn_name[0]) {
             oe_challenge_alpn_del(a->alpn_name); /* harmless when it was not put */

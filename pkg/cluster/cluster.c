@@ -8,7 +8,7 @@
  *   P lock:<site>        "<node> <token>", PX cluster.lock_ttl
  *   P fence:<site>       counter: the lock tokens
  *   P state:<site>       hash: failures, next_attempt, last_error, node (shared backoff)
- *   P gen                hash: <site> -> generation, _chal -> challenge generation
+ *   P gen                hash: <site> -> generation, !chal -> challenge generation (no site name has "!")
  *   P nodes              hash: <node> -> last heartbeat (Unix time)
  *   P chal:<kind>:<id>   "<node>\n<payload>", EX 600 (kind http01: id token, payload key
  *                        authorization; kind alpn: id SNI name, payload cert + key PEM)
@@ -776,7 +776,7 @@ static void poll_generations(oe_cluster_t *c)
             if (r->element[i]->type != REDIS_REPLY_STRING)
                 continue;
             int d = gen_set(c, f, reply_u64(r->element[i + 1]));
-            if (strcmp(f, "_chal") == 0)
+            if (strcmp(f, "!chal") == 0)
                 chal |= d;
             else
                 changed |= d;
@@ -1509,8 +1509,8 @@ static size_t live_peers(oe_cluster_t *c)
     return n;
 }
 
-static int chal_put(oe_cluster_t *c, int kind, const char *id, const char *payload, size_t plen, char *err,
-                    size_t errlen)
+static int chal_put(oe_cluster_t *c, int kind, const char *id, const char *payload, size_t plen, const int *stop,
+                    char *err, size_t errlen)
 {
     char k[512], ack[512], genk[256], ttl[16], msg[600];
     snprintf(k, sizeof(k), "%schal:%s:%s", c->prefix, kind_names[kind], id);
@@ -1539,7 +1539,7 @@ static int chal_put(oe_cluster_t *c, int kind, const char *id, const char *paylo
     size_t peers = 0;
     if ((r = run(c, err, errlen, 2, "DEL", ack)) != NULL)
         freeReplyObject(r);
-    if ((r = run(c, err, errlen, 4, "HINCRBY", genk, "_chal", "1")) != NULL)
+    if ((r = run(c, err, errlen, 4, "HINCRBY", genk, "!chal", "1")) != NULL)
         freeReplyObject(r);
     if (!(r = run(c, err, errlen, 3, "PUBLISH", c->channel, msg)))
         return -1;
@@ -1555,7 +1555,7 @@ static int chal_put(oe_cluster_t *c, int kind, const char *id, const char *paylo
             break;
         acked = (size_t)reply_u64(r);
         freeReplyObject(r);
-        if (acked >= peers || now_ms() >= end)
+        if (acked >= peers || now_ms() >= end || (stop && __atomic_load_n(stop, __ATOMIC_RELAXED)))
             break;
         usleep(20000);
     }
@@ -1581,9 +1581,10 @@ static void chal_del(oe_cluster_t *c, int kind, const char *id)
         freeReplyObject(r);
 }
 
-int oe_cluster_http01_put(oe_cluster_t *c, const char *token, const char *key_authz, char *err, size_t errlen)
+int oe_cluster_http01_put(oe_cluster_t *c, const char *token, const char *key_authz, const int *stop, char *err,
+                          size_t errlen)
 {
-    return chal_put(c, K_HTTP01, token, key_authz, strlen(key_authz), err, errlen);
+    return chal_put(c, K_HTTP01, token, key_authz, strlen(key_authz), stop, err, errlen);
 }
 
 void oe_cluster_http01_del(oe_cluster_t *c, const char *token)
@@ -1591,7 +1592,8 @@ void oe_cluster_http01_del(oe_cluster_t *c, const char *token)
     chal_del(c, K_HTTP01, token);
 }
 
-int oe_cluster_alpn_put(oe_cluster_t *c, const char *name, X509 *cert, EVP_PKEY *key, char *err, size_t errlen)
+int oe_cluster_alpn_put(oe_cluster_t *c, const char *name, X509 *cert, EVP_PKEY *key, const int *stop, char *err,
+                        size_t errlen)
 {
     BIO *b = BIO_new(BIO_s_mem());
     char *data = NULL;
@@ -1602,7 +1604,7 @@ int oe_cluster_alpn_put(oe_cluster_t *c, const char *name, X509 *cert, EVP_PKEY 
         snprintf(err, errlen, "cannot encode the TLS-ALPN-01 certificate");
         return -1;
     }
-    int rc = chal_put(c, K_ALPN, name, data, (size_t)len, err, errlen);
+    int rc = chal_put(c, K_ALPN, name, data, (size_t)len, stop, err, errlen);
     BIO_free(b);
     return rc;
 }

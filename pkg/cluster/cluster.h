@@ -118,10 +118,13 @@ int oe_cluster_backoff_put(oe_cluster_t *c, const char *site, unsigned failures,
 
 /* ---- challenges: written with a TTL and announced; every other live replica mirrors them
  * into its own challenge table. put waits (a few seconds at most) until every live replica
- * acknowledged, so the CA's validation can land on any of them. Returns 0, or -1. */
-int oe_cluster_http01_put(oe_cluster_t *c, const char *token, const char *key_authz, char *err, size_t errlen);
+ * acknowledged, so the CA's validation can land on any of them; a non-zero *stop (read
+ * atomically; NULL: none) ends the wait. Returns 0, or -1. */
+int oe_cluster_http01_put(oe_cluster_t *c, const char *token, const char *key_authz, const int *stop, char *err,
+                          size_t errlen);
 void oe_cluster_http01_del(oe_cluster_t *c, const char *token);
-int oe_cluster_alpn_put(oe_cluster_t *c, const char *name, X509 *cert, EVP_PKEY *key, char *err, size_t errlen);
+int oe_cluster_alpn_put(oe_cluster_t *c, const char *name, X509 *cert, EVP_PKEY *key, const int *stop, char *err,
+                        size_t errlen);
 void oe_cluster_alpn_del(oe_cluster_t *c, const char *name);
 
 /* ---- what /readyz and the status show (process-wide, from memory, never Redis) ---- */
