@@ -617,8 +617,7 @@ static void reseed(oe_acme_job_t *j, uint64_t token)
         /* Redis came back empty: the shared account goes back too (ours, or the one stored) */
         if (oe_acme_account_share(j->m, err, sizeof(err)) != 0)
             oe_log(OE_LOG_WARN, "cluster_account_write_failed", "error", err, NULL);
-    }
-    else
+    } else
         oe_log(OE_LOG_WARN, "cluster_reseed_failed", "site", site, "error", err, NULL);
 out:
     cleanse_free(key, klen);

@@ -216,7 +216,8 @@ int oe_acme_account_share(oe_acme_t *m, char *err, size_t errlen)
             m->retired[m->nretired++] = m->account_key;
         } else {
             EVP_PKEY_free(m->retired[0]); /* the oldest: no client holds it any more */
-            memmove(m->retired, m->retired + 1, sizeof(m->retired) - sizeof(m->retired[0]));
+            for (size_t i = 1; i < m->nretired; i++)
+                m->retired[i - 1] = m->retired[i];
             m->retired[m->nretired - 1] = m->account_key;
         }
         m->account_key = key;

@@ -479,9 +479,10 @@ static int unseal(const oe_cluster_t *c, const char *aad, const char *v, size_t 
                  aad);
         return -1;
     }
-    pt[n + f] = '\0';
+    size_t ptl = (size_t)n + (size_t)f;
+    pt[ptl] = '\0';
     *out = pt;
-    *outlen = (size_t)(n + f);
+    *outlen = ptl;
     return 0;
 }
 
