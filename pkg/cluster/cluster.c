@@ -1276,9 +1276,12 @@ out:
 int oe_cluster_cert_put(oe_cluster_t *c, const char *site, uint64_t token, const char *chain, size_t chain_len,
                         const char *key, size_t key_len, const oe_cluster_meta_t *meta, char *err, size_t errlen)
 {
+    /* Atomic: the lock must still be ours (a holder paused past its TTL has lost it), and no
+     * record may carry a newer token (the lock expired and a later holder wrote). The same
+     * token may write twice: a write-back, then the order the lock was taken for. */
     static const char lua[] = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0, 'lock'} end "
                               "local f = tonumber(redis.call('HGET', KEYS[2], 'fence') or '0') or 0 "
-                              "if f >= tonumber(ARGV[2]) then return {0, 'fence'} end "
+                              "if f > tonumber(ARGV[2]) then return {0, 'fence'} end "
                               "redis.call('DEL', KEYS[2]) "
                               "redis.call('HSET', KEYS[2], unpack(ARGV, 6)) "
                               "redis.call('DEL', KEYS[4]) "
