@@ -85,6 +85,7 @@ struct oe_cluster {
     pthread_mutex_t mu; /* the command connection */
     redisContext *rc;
     uint64_t retry_at_ms; /* no reconnection attempt before (monotonic) */
+    unsigned refused_logged;
 
     pthread_mutex_t st; /* guards everything below */
     pthread_cond_t cond;
@@ -290,10 +291,11 @@ static redisContext *cmd_conn(oe_cluster_t *c, char *err, size_t errlen)
     if (!c->rc) {
         c->retry_at_ms = now + RECONNECT_MS;
         set_up(c, 0, err);
-        if (fatal)
+        if (fatal && !c->refused_logged++) /* once until it works again */
             oe_log(OE_LOG_ERROR, "cluster_redis_refused", "error", err, "action", "retried every second", NULL);
         return NULL;
     }
+    c->refused_logged = 0;
     return c->rc;
 }
 
