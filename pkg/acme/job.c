@@ -436,9 +436,12 @@ static int cluster_put(oe_acme_job_t *j, uint64_t token, const oe_acme_cert_t *c
     char err[512];
     oe_tls_info_t info;
     if (oe_tls_pem_info(cert->chain_pem, cert->chain_len, &info, err, sizeof(err)) != 0)
-        return 0; /* store_and_publish reports it */
+        return 0;                           /* store_and_publish reports it */
+    oe_acme_status_t *st = status_begin(j); /* the CA's renewal window (ARI) of the certificate it replaces */
+    time_t ari_start = st->ari_start, ari_end = st->ari_end;
+    status_done();
     oe_cluster_meta_t meta = {j->cfg->acme.directory, info.serial,    info.names, replaces, "issued",
-                              info.not_before,        info.not_after, 0,          0};
+                              info.not_before,        info.not_after, ari_start,  ari_end};
     int rc = oe_cluster_cert_put(j->m->cluster, j->site->name, token, cert->chain_pem, cert->chain_len, cert->key_pem,
                                  cert->key_len, &meta, err, sizeof(err));
     if (rc == 1) {

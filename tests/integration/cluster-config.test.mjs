@@ -106,6 +106,20 @@ describe('cluster.redis that cannot work', () => {
         assert.doesNotMatch(cc.stdout + cc.stderr, /edge-pw/);
     });
 
+    it('warns when Redis may evict ott-edge\'s keys (maxmemory-policy allkeys-*)', { timeout: T }, async () => {
+        const evicting = await startRedis({ port: redisPort(30, 1), extra: ['maxmemory-policy allkeys-lru'] });
+        const edge = await startEdge({
+            config: { domains: ['c.ott-edge.test'], acme: ACME, cluster: { redis: evicting.url(), node_id: 'c1' } },
+        });
+        try {
+            await edge.waitForLog(/warn cluster_redis_may_evict maxmemory_policy=allkeys-lru/, 5000 * slow);
+        } finally {
+            await edge.stop();
+            await evicting.stop();
+        }
+        assert.doesNotMatch(edge.stderr(), /startup_failed/, 'a warning, not an error');
+    });
+
     it('an unreachable Redis is logged and retried while ott-edge serves (not an exit)', { timeout: T }, async () => {
         const port = await freePort();
         const edge = await startEdge({
