@@ -129,8 +129,10 @@ export async function startHaproxy(routes) {
         '  timeout connect 2s',
         '  timeout client 120s',
         '  timeout server 120s',
-        '  retries 2',
-        '  option redispatch',
+        // a replica not listening yet (they start side by side) refuses at once: the next try
+        // goes to the next server, as a load balancer's health check would have it
+        '  retries 3',
+        '  option redispatch 1',
     ];
     for (const r of routes) {
         cfg.push(`frontend fe_${r.port}`, `  bind 127.0.0.1:${r.port}`, `  default_backend be_${r.port}`);
