@@ -698,6 +698,15 @@ static void cluster_order(oe_acme_job_t *j, oe_acme_client_t *c)
         return;
     }
     j->deferred_logged = 0;
+    uint64_t settle = oe_cluster_settle_ms(cl);
+    if (settle > 0) {
+        char ms[32];
+        snprintf(ms, sizeof(ms), "%llu", (unsigned long long)settle);
+        oe_log(OE_LOG_INFO, "cluster_order_settling", "site", site, "wait_ms", ms, "reason",
+               "Redis is back: the other replicas reconnect first, so that they can answer the challenges", NULL);
+        oe_acme_sleep(m, settle);
+        return;
+    }
     unsigned f = 0;
     time_t na = 0, now = time(NULL);
     if (oe_cluster_backoff_get(cl, site, &f, &na, le, sizeof(le)) == 0 && f > 0 && na > now &&

@@ -84,7 +84,8 @@ struct oe_cluster {
 
     pthread_mutex_t mu; /* the command connection */
     redisContext *rc;
-    uint64_t retry_at_ms; /* no reconnection attempt before (monotonic) */
+    uint64_t retry_at_ms;     /* no reconnection attempt before (monotonic) */
+    uint64_t settle_until_ms; /* after an outage: no order before (monotonic; guarded by info_lock) */
     unsigned refused_logged;
 
     pthread_mutex_t st; /* guards everything below */
@@ -175,6 +176,8 @@ static void set_up(oe_cluster_t *c, int up, const char *why)
         snprintf(info.last_error, sizeof(info.last_error), "%s", why ? why : "");
     } else {
         info.down_since = 0;
+        if (!was) /* the other replicas reconnect (and register) within a poll: let them */
+            c->settle_until_ms = now_ms() + OE_CLUSTER_POLL_MS + 1000;
     }
     pthread_mutex_unlock(&info_lock);
     if (was && !up) {
@@ -192,6 +195,14 @@ static void set_up(oe_cluster_t *c, int up, const char *why)
         if (cb)
             cb(d);
     }
+}
+
+uint64_t oe_cluster_settle_ms(oe_cluster_t *c)
+{
+    pthread_mutex_lock(&info_lock);
+    uint64_t until = c->settle_until_ms, now = now_ms();
+    pthread_mutex_unlock(&info_lock);
+    return until > now ? until - now : 0;
 }
 
 int oe_cluster_up(oe_cluster_t *c)

@@ -48,6 +48,10 @@ oe_cluster_t *oe_cluster_get(void);
 /* Whether the command connection to Redis works now. */
 int oe_cluster_up(oe_cluster_t *c);
 const char *oe_cluster_node(const oe_cluster_t *c);
+/* After Redis came back from an outage: how long (ms) to hold off ordering, so that the other
+ * replicas have reconnected and registered, and acknowledge the order's challenges (one poll
+ * interval and a second). 0 otherwise (also at start: replicas register before they listen). */
+uint64_t oe_cluster_settle_ms(oe_cluster_t *c);
 
 /* Called (from the cluster's threads) whenever something another replica wrote may have
  * changed: a certificate's generation, Redis reconnected or found emptied. */
