@@ -287,7 +287,8 @@ export async function startReplicas({
                     return last[0] && last[0] !== not && last.every((s) => s === last[0]);
                 }, ms, 'every replica serving the same certificate');
             } catch (e) {
-                throw new Error(`${e.message} (serials now ${JSON.stringify(last)})\n--- replica logs (tail) ---\n${edges.map((x, i) => `r${i + 1}:\n` + x.logs.slice(-15).join('\n')).join('\n')}`);
+                const lbState = lb ? `haproxy pid ${lb.proc.pid} exit ${lb.proc.exitCode ?? '-'} signal ${lb.proc.signalCode ?? '-'}: ${lb.logs().slice(-500)}` : 'no haproxy';
+                throw new Error(`${e.message} (serials now ${JSON.stringify(last)}; ${lbState})\n--- replica logs (tail) ---\n${edges.map((x, i) => `r${i + 1}:\n` + x.logs.slice(-15).join('\n')).join('\n')}`);
             }
             return last[0];
         },
