@@ -647,11 +647,14 @@ oe_config_t *oe_config_load(const char *path, char *const *envp, char *err, size
         check_sites_together(ld) != 0)
         goto fail;
     oe_config_free_site_srcs(ld);
+    oe_config_free_paths_src(&ld->paths);
     free(ld);
     return cfg;
 fail:
-    if (ld != NULL)
+    if (ld != NULL) {
         oe_config_free_site_srcs(ld);
+        oe_config_free_paths_src(&ld->paths);
+    }
     free(ld);
     oe_config_free(cfg);
     return NULL;
@@ -673,6 +676,7 @@ void oe_config_free(oe_config_t *cfg)
             oe_config_free_list(p);
     }
     oe_config_free_sites(cfg);
+    oe_config_free_paths(cfg->paths, cfg->paths_count);
     free(cfg->source);
     free(cfg);
 }
