@@ -53,6 +53,7 @@
 #define SUPERVISOR_ENV           "OE_SUPERVISOR_PID" /* not OTT_EDGE_*: those are configuration */
 #define RETIRING_MAX             16
 #define KEEP_MAX                 (OE_HANDOVER_MAX_FDS + 1)
+#define RETIRE_MIN_MS            1500 /* see retire_step() */
 
 typedef struct {
     const args_t *a;
@@ -78,7 +79,7 @@ typedef struct {
     size_t nkeep;
 
     int retiring_self; /* handed over: draining the connections left */
-    uint64_t retire_end;
+    uint64_t retire_begin, retire_end;
     int ws_closing;
     uint64_t ws_close_end;
 } run_state_t;
@@ -368,7 +369,8 @@ static void retire_start(run_state_t *st, uint64_t grace_ms)
     oe_admin_stop_accepting(st->admin);
     oe_server_stop_accepting(st->srv);
     st->retiring_self = 1;
-    st->retire_end = oe_util_now_ms() + grace_ms;
+    st->retire_begin = oe_util_now_ms();
+    st->retire_end = st->retire_begin + grace_ms;
     snprintf(g, sizeof(g), "%llu", (unsigned long long)grace_ms);
     oe_log(OE_LOG_INFO, "retiring", "grace_ms", g, "msg",
            "not accepting any more; open connections and WebSockets stay until they end or the grace ends", NULL);
@@ -379,7 +381,10 @@ static int retire_step(run_state_t *st)
 {
     uint64_t now = oe_util_now_ms();
     if (!st->ws_closing) {
-        if (oe_server_busy(st->srv, 1) > 0 && now < st->retire_end)
+        /* libh2o sends the final GOAWAY (with the last stream it took) to every HTTP/2
+         * connection a second after the first one, connections accepted meanwhile included
+         * (their TLS handshake was under way): they are not closed before they got it */
+        if ((oe_server_busy(st->srv, 1) > 0 || now < st->retire_begin + RETIRE_MIN_MS) && now < st->retire_end)
             return 0;
         uint64_t ws = oe_server_websockets(st->srv);
         if (ws > 0) {

@@ -673,7 +673,7 @@ uint64_t oe_server_busy(oe_server_t *srv, int count_websockets)
             busy += oe_metrics_get(&m->ws_opened) - oe_metrics_get(&m->ws_closed);
         busy += oe_metrics_get(&m->handshakes_started) - oe_metrics_get(&m->handshakes_done);
     }
-    return busy;
+    return busy + oe_http1_fresh();
 }
 
 void oe_server_stop(oe_server_t *srv)

@@ -238,10 +238,12 @@ describe('max_connections', () => {
         const proxy = [];
         for (let i = 0; i < 6; i++) proxy.push(await tlsConnect(edge.httpsPort, PROXY));
         held[0].destroy();
-        const again = await waitFor(() => tlsConnect(edge.httpsPort, '127.0.0.2').catch(() => null), 5000, 'a connection after one closed');
+        // until ott-edge has seen that close, a new connection is still the fifth: count those
+        let refusedAgain = 0;
+        const again = await waitFor(() => tlsConnect(edge.httpsPort, '127.0.0.2').catch(() => (refusedAgain++, null)), 5000, 'a connection after one closed');
         for (const s of [...held, other, again, ...proxy]) s.destroy();
         const m = (await adminReq(edge.adminPort, '/metrics')).body;
-        assert.equal(metric(m, 'ott_edge_access_connections_refused_total'), 1);
+        assert.equal(metric(m, 'ott_edge_access_connections_refused_total'), 1 + refusedAgain);
     });
 
     it('answers 429 (and closes) under a paths entry with a lower max_connections', { timeout: T }, async () => {
