@@ -134,7 +134,8 @@ function withTimeout(promise, ms, what) {
 // port the kernel handed us for a moment (listen on 0) is the next one it hands to some
 // outgoing connection, so a test that binds it a few milliseconds later could find it taken
 // by any other test running in parallel. Never the same port twice in one process; the
-// fixed ranges (pebble 5600-5699, 14000-15049) are below 20000.
+// fixed ranges (pebble 5600-5699, 14000-15049) are below 20000, and 27000-27999 is left
+// to the benchmark scripts (tests/bench/*.sh).
 const portsGiven = new Set();
 function canBind(port) {
     return new Promise((resolve) => {
@@ -147,7 +148,7 @@ function canBind(port) {
 export async function freePort() {
     for (let i = 0; i < 500; i++) {
         const port = 20000 + Math.floor(Math.random() * 12000);
-        if (portsGiven.has(port)) continue;
+        if (portsGiven.has(port) || (port >= 27000 && port < 28000)) continue; // the benchmarks' ports
         portsGiven.add(port);
         if (await canBind(port)) return port;
     }
