@@ -78,56 +78,11 @@ static __thread receiver_t *my_receiver;
 
 /* ---- files ----------------------------------------------------------------------------- */
 
-static char *read_file(const char *path, size_t *len, char *why, size_t whylen)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    char *buf = NULL;
-    size_t n = 0;
-
-    if (fd < 0) {
-        snprintf(why, whylen, "%s", strerror(errno));
-        return NULL;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(why, whylen, "not a regular file");
-        goto fail;
-    }
-    if ((buf = malloc(FILE_MAX + 1)) == NULL) {
-        snprintf(why, whylen, "out of memory");
-        goto fail;
-    }
-    for (;;) {
-        ssize_t r = read(fd, buf + n, FILE_MAX + 1 - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            snprintf(why, whylen, "%s", strerror(errno));
-            goto fail;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-        if (n > FILE_MAX) {
-            snprintf(why, whylen, "larger than %d bytes", FILE_MAX);
-            goto fail;
-        }
-    }
-    close(fd);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-fail:
-    free(buf);
-    close(fd);
-    return NULL;
-}
-
 oe_access_users_t *oe_access_auth_load(const char *path, char *err, size_t errlen)
 {
     char why[256], perr[256];
     size_t len;
-    char *text = read_file(path, &len, why, sizeof(why));
+    char *text = oe_config_read_file_max(path, FILE_MAX, 1, &len, why, sizeof(why));
     oe_access_users_t *u;
 
     if (text == NULL) {

@@ -287,6 +287,12 @@ int oe_config_parse_bool(const char *s, int *out);
  * IPv4-mapped IPv6 addresses match IPv4 ranges. */
 int oe_cidr_match(const oe_cidr_t *list, size_t count, const struct sockaddr *sa);
 
+/* Reads a whole file of at most max bytes that the configuration names (the YAML file, a
+ * *_FILE secret, an htpasswd file), NUL-terminated and malloc'ed (*len without the NUL). A
+ * directory is refused, and anything but a regular file when regular_only. NULL with a short
+ * reason in why ("No such file or directory", "larger than N bytes", ...). */
+char *oe_config_read_file_max(const char *path, size_t max, int regular_only, size_t *len, char *why, size_t whylen);
+
 /* Reload support (diff.c). The keys whose change a reload cannot apply (new sockets, threads,
  * the user, settings fixed at start): written comma-separated into out; returns how many. */
 size_t oe_config_upgrade_keys(const oe_config_t *a, const oe_config_t *b, char *out, size_t len);
