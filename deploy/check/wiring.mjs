@@ -325,6 +325,8 @@ function checkSystemd(file) {
     has(/^StateDirectory=ott-edge$/m, 'StateDirectory=ott-edge');
     has(/^ExecReload=.*kill -HUP \$MAINPID$/m, 'ExecReload sending SIGHUP');
     has(/^NoNewPrivileges=yes$/m, 'NoNewPrivileges=yes');
+    has(/^Type=notify$/m, 'Type=notify (ott-edge notifies; an upgrade hands MAINPID over)');
+    has(/^NotifyAccess=all$/m, 'NotifyAccess=all (the upgraded process notifies)');
     const stop = Number(/^TimeoutStopSec=(\d+)/m.exec(text)?.[1]);
     need(stop > 30, `systemd: TimeoutStopSec (${stop}) must exceed shutdown.delay + shutdown.grace (30)`);
 }

@@ -5,6 +5,7 @@
  * Runs in a separate short-lived process: no server state, no logging.
  */
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,16 @@ static void print_status(FILE *out, json_t *doc, const char *where)
     if (json_is_string(json_object_get(doc, "ready_reason")))
         fprintf(out, " (%s)", str(doc, "ready_reason", ""));
     fprintf(out, ", up %s\n", span(now - (long long)num(doc, "started"), a, sizeof(a)));
+    json_t *config = json_object_get(doc, "config");
+    if (json_is_object(config)) {
+        fprintf(out, "config       generation %lld, pid %lld", (long long)num(config, "generation"),
+                (long long)num(doc, "pid"));
+        if (json_is_string(json_object_get(config, "last_reload_result")))
+            fprintf(out, "; last reload %s %s%s%s", when(json_object_get(config, "last_reload"), b, sizeof(b)),
+                    str(config, "last_reload_result", "?"), *str(config, "last_reload_message", "") ? ": " : "",
+                    str(config, "last_reload_message", ""));
+        fprintf(out, "\n");
+    }
 
     json_t *sites = json_object_get(doc, "sites");
     for (size_t i = 0; i < json_array_size(sites); i++)
@@ -192,16 +203,36 @@ static void print_status(FILE *out, json_t *doc, const char *where)
     }
 }
 
-int oe_admin_status_print(const char *admin_addr, FILE *out, char *err, size_t errlen)
+int oe_admin_bearer(const char *token_file, char *out, size_t cap, char *err, size_t errlen)
 {
-    char host[256], e[256], where[300];
+    char tokenbuf[600] = "";
+    FILE *f = fopen(token_file, "re");
+    if (f == NULL || fgets(tokenbuf, sizeof(tokenbuf), f) == NULL) {
+        snprintf(err, errlen, "cannot read admin.token_file \"%s\"", token_file);
+        if (f != NULL)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    tokenbuf[strcspn(tokenbuf, "\r\n")] = '\0';
+    snprintf(out, cap, "Bearer %s", tokenbuf);
+    OPENSSL_cleanse(tokenbuf, sizeof(tokenbuf));
+    return 0;
+}
+
+int oe_admin_status_print(const char *admin_addr, const char *token_file, FILE *out, char *err, size_t errlen)
+{
+    char host[256], e[256], where[300], bearer[620] = "";
     uint16_t port;
     if (oe_admin_target(admin_addr, host, sizeof(host), &port, err, errlen) != 0)
+        return 1;
+    if (token_file != NULL && oe_admin_bearer(token_file, bearer, sizeof(bearer), err, errlen) != 0)
         return 1;
     oe_httpget_req_t req = {.host = host,
                             .port = port,
                             .path = "/status.json",
                             .user_agent = "ott-edge-status",
+                            .authorization = bearer[0] != '\0' ? bearer : NULL,
                             .http10 = 1,
                             .timeout_ms = STATUS_TIMEOUT_MS};
     oe_httpget_resp_t resp;
@@ -212,6 +243,7 @@ int oe_admin_status_print(const char *admin_addr, FILE *out, char *err, size_t e
     }
     snprintf(where, sizeof(where), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
     int rc = oe_httpget(&req, buf, STATUS_RESPONSE_MAX, &resp, e, sizeof(e));
+    OPENSSL_cleanse(bearer, sizeof(bearer));
     if (rc != OE_HTTPGET_OK) {
         snprintf(err, errlen, "cannot read /status.json from the admin listener at %s: %s", where, e);
         free(buf);
@@ -220,7 +252,10 @@ int oe_admin_status_print(const char *admin_addr, FILE *out, char *err, size_t e
     const char *body = strstr(buf, "\r\n\r\n");
     if (resp.status != 200 || body == NULL || resp.timed_out) {
         snprintf(err, errlen, "/status.json at %s answered %d%s", where, resp.status,
-                 resp.timed_out ? " (cut short by the timeout)" : "");
+                 resp.timed_out       ? " (cut short by the timeout)"
+                 : resp.status == 401 ? " (it needs the token of admin.token_file: run with the same configuration)"
+                 : resp.status == 403 ? " (this address is not in admin.allow)"
+                                      : "");
         free(buf);
         return 1;
     }

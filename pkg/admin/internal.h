@@ -8,7 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <time.h>
+
 #include "config/config.h"
+#include "h2o_compat.h"
 #include "metrics/metrics.h"
 
 /* status.c: what the status page, /status.json and the admin's /metrics families show.
@@ -27,6 +30,26 @@ void oe_admin_status_metrics(void *data, oe_metrics_out_t *o);
  * pkg/admin/status.html at build time). */
 extern const char oe_admin_status_html[];
 extern const size_t oe_admin_status_html_len;
+
+/* admin.c: answers 403 (peer not in admin.allow, as the configuration in service says) or
+ * 401 (needs_token and no right bearer token from admin.token_file); returns 1 when it did. */
+int oe_admin_refused(h2o_req_t *req, int needs_token);
+/* client.c: "Bearer TOKEN" from admin.token_file (its first line). 0, or -1 with a message. */
+int oe_admin_bearer(const char *token_file, char *out, size_t cap, char *err, size_t errlen);
+
+/* admin.c: answers req with body (copied) and Cache-Control: no-store. */
+void oe_admin_send_text(h2o_req_t *req, int status, const char *reason, const char *ctype, const char *body,
+                        size_t len);
+
+/* reload.c: the POST /reload handler, and the reload results for status.c. */
+void oe_admin_register_reload(h2o_hostconf_t *host);
+typedef struct oe_admin_reloads {
+    uint64_t ok, failed;
+    time_t last_at; /* 0: none yet */
+    int last_ok;
+    char last_message[512];
+} oe_admin_reloads_t;
+void oe_admin_reloads(oe_admin_reloads_t *out);
 
 /* client.c: where the command-line clients (healthcheck, status) reach the admin
  * listener: HOST:PORT with a wildcard host turned into loopback. Returns 0, or -1 with

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "acme/acme.h"
 #include "admin/admin.h"
@@ -41,7 +42,9 @@ typedef struct sample {
     uint64_t abuse_closed, abuse_refused;
 } sample_t;
 
-static const oe_config_t *cfg;
+/* The configuration the current answer describes: the generation in service, held by the
+ * snapshot (take_snapshot .. free_snapshot); only the admin thread answers. */
+static const oe_config_t *cfg, *startup_cfg;
 static time_t started_at;
 static pthread_mutex_t ring_lock = PTHREAD_MUTEX_INITIALIZER;
 static sample_t ring[OE_ADMIN_HISTORY];
@@ -60,6 +63,9 @@ typedef struct snapshot {
     int ready;
     const char *ready_reason;
     int draining;
+    oe_proxy_gen_t *gen; /* held while the snapshot lives */
+    uint64_t generation;
+    oe_admin_reloads_t reloads;
 } snapshot_t;
 
 static int64_t wall_ms(void)
@@ -95,7 +101,7 @@ static void read_counters(sample_t *s)
 
 void oe_admin_status_init(const oe_config_t *c)
 {
-    cfg = c;
+    cfg = startup_cfg = c;
     started_at = time(NULL);
     /* the events the page lists: the log keeps them whatever log.level is */
     oe_log_remember("acme_");
@@ -131,16 +137,21 @@ static unsigned history(sample_t *out)
     return n;
 }
 
+static void free_snapshot(snapshot_t *s);
+
 /* Returns 0, or -1 when out of memory (nothing to free then). */
 static int take_snapshot(snapshot_t *s)
 {
     memset(s, 0, sizeof(*s));
     s->now = time(NULL);
+    s->gen = oe_proxy_gen_acquire();
+    cfg = s->gen != NULL ? oe_proxy_gen_config(s->gen) : startup_cfg;
+    s->generation = s->gen != NULL ? oe_proxy_gen_number(s->gen) : 0;
+    oe_admin_reloads(&s->reloads);
     s->tls = calloc(cfg->sites_count, sizeof(*s->tls));
     s->acme = calloc(cfg->sites_count, sizeof(*s->acme));
     if (s->tls == NULL || s->acme == NULL) {
-        free(s->tls);
-        free(s->acme);
+        free_snapshot(s);
         return -1;
     }
     for (size_t i = 0; i < cfg->sites_count; i++)
@@ -159,6 +170,9 @@ static void free_snapshot(snapshot_t *s)
     free(s->acme);
     s->tls = NULL;
     s->acme = NULL;
+    oe_proxy_gen_release(s->gen);
+    s->gen = NULL;
+    cfg = startup_cfg;
 }
 
 /* Where site i's certificate comes from. */
@@ -238,6 +252,16 @@ void oe_admin_status_metrics(void *data, oe_metrics_out_t *o)
     certificate_metrics(&s, o);
     oe_metrics_gauge(o, "ott_edge_upstream_up", "1 while every site has an upstream server up.", s.upstream_ok);
     oe_metrics_gauge(o, "ott_edge_ready", "1 when /readyz answers 200.", s.ready);
+    oe_metrics_gauge(o, "ott_edge_config_generation",
+                     "The configuration generation in service: 1 at start, +1 per successful reload.",
+                     (double)s.generation);
+    if (oe_metrics_family(o, "ott_edge_config_reloads_total", OE_METRICS_COUNTER,
+                          "Configuration reloads (SIGHUP, POST /reload) by result.") == 0) {
+        oe_metrics_sample(o, (double)s.reloads.ok, "result", "ok", NULL);
+        oe_metrics_sample(o, (double)s.reloads.failed, "result", "failed", NULL);
+    }
+    oe_metrics_gauge(o, "ott_edge_config_last_reload_success", "1 when the last reload succeeded (1 before any).",
+                     s.reloads.last_at == 0 || s.reloads.last_ok);
     oe_metrics_gauge(o, "ott_edge_draining", "1 once a shutdown has begun.", s.draining);
     acme_metrics(&s, o);
     free_snapshot(&s);
@@ -506,11 +530,17 @@ char *oe_admin_status_json(size_t *len)
     size_t ne = oe_log_recent("acme_", ev, EVENTS_SHOWN);
     for (size_t i = 0; i < ne; i++)
         json_array_append_new(events, event_json(&ev[i]));
-    json_t *doc = json_pack("{s:s, s:I, s:I, s:b, s:o, s:b, s:o, s:o, s:o, s:o}", "version", OE_VERSION, "now",
-                            (json_int_t)s.now, "started", (json_int_t)started_at, "ready", s.ready, "ready_reason",
-                            s.ready ? json_null() : str_or_null(s.ready_reason), "draining", s.draining, "sites",
-                            sites_json(&s, h, n, &now), "live", live_json(h, n, &now), "history", history_json(h, n),
-                            "acme_events", events);
+    json_t *config =
+        json_pack("{s:I, s:I, s:I, s:o, s:o, s:o}", "generation", (json_int_t)s.generation, "reloads_ok",
+                  (json_int_t)s.reloads.ok, "reloads_failed", (json_int_t)s.reloads.failed, "last_reload",
+                  time_or_null(s.reloads.last_at), "last_reload_result",
+                  s.reloads.last_at == 0 ? json_null() : json_string(s.reloads.last_ok ? "ok" : "failed"),
+                  "last_reload_message", s.reloads.last_at == 0 ? json_null() : str_or_null(s.reloads.last_message));
+    json_t *doc = json_pack("{s:s, s:I, s:I, s:I, s:b, s:o, s:b, s:o, s:o, s:o, s:o, s:o}", "version", OE_VERSION,
+                            "pid", (json_int_t)getpid(), "now", (json_int_t)s.now, "started", (json_int_t)started_at,
+                            "ready", s.ready, "ready_reason", s.ready ? json_null() : str_or_null(s.ready_reason),
+                            "draining", s.draining, "config", config, "sites", sites_json(&s, h, n, &now), "live",
+                            live_json(h, n, &now), "history", history_json(h, n), "acme_events", events);
     free(h);
     free(ev);
     free_snapshot(&s);

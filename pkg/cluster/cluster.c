@@ -1034,7 +1034,7 @@ oe_cluster_t *oe_cluster_start(const oe_config_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cluster: out of memory");
         return NULL;
     }
-    c->cfg = cfg;
+    c->cfg = cfg; /* read here only: a reload may free it */
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->st, NULL);
     pthread_condattr_t ca;

@@ -366,8 +366,7 @@ void oe_config_origin(const loader *ld, size_t i, char *buf, size_t len)
 
 /* ---- files ----------------------------------------------------------------------------- */
 
-/* Reads a whole regular file of at most MAX_FILE_SIZE bytes, NUL-terminated. */
-char *oe_config_read_file(const char *path, size_t *out_len, char *why, size_t whylen)
+char *oe_config_read_file_max(const char *path, size_t max, int regular_only, size_t *out_len, char *why, size_t whylen)
 {
     struct stat st;
     char *buf = NULL;
@@ -378,16 +377,20 @@ char *oe_config_read_file(const char *path, size_t *out_len, char *why, size_t w
         snprintf(why, whylen, "%s", strerror(errno));
         return NULL;
     }
-    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-        snprintf(why, whylen, "%s", S_ISDIR(st.st_mode) ? "is a directory" : strerror(errno));
+    if (fstat(fd, &st) != 0) {
+        snprintf(why, whylen, "%s", strerror(errno));
         goto fail;
     }
-    if ((buf = malloc(MAX_FILE_SIZE + 1)) == NULL) {
+    if (S_ISDIR(st.st_mode) || (regular_only && !S_ISREG(st.st_mode))) {
+        snprintf(why, whylen, "%s", S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+        goto fail;
+    }
+    if ((buf = malloc(max + 1)) == NULL) {
         snprintf(why, whylen, "out of memory");
         goto fail;
     }
     for (;;) {
-        ssize_t r = read(fd, buf + len, MAX_FILE_SIZE + 1 - len);
+        ssize_t r = read(fd, buf + len, max + 1 - len);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
@@ -397,8 +400,8 @@ char *oe_config_read_file(const char *path, size_t *out_len, char *why, size_t w
         if (r == 0)
             break;
         len += (size_t)r;
-        if (len > MAX_FILE_SIZE) {
-            snprintf(why, whylen, "larger than %d bytes", MAX_FILE_SIZE);
+        if (len > max) {
+            snprintf(why, whylen, "larger than %zu bytes", max);
             goto fail;
         }
     }
@@ -410,6 +413,13 @@ fail:
     free(buf);
     close(fd);
     return NULL;
+}
+
+/* Reads a whole file of at most MAX_FILE_SIZE bytes, NUL-terminated (a pipe such as
+ * --config <(...) is fine; a directory is not). */
+char *oe_config_read_file(const char *path, size_t *out_len, char *why, size_t whylen)
+{
+    return oe_config_read_file_max(path, MAX_FILE_SIZE, 0, out_len, why, whylen);
 }
 
 /* ---- environment ----------------------------------------------------------------------- */
@@ -647,11 +657,14 @@ oe_config_t *oe_config_load(const char *path, char *const *envp, char *err, size
         check_sites_together(ld) != 0)
         goto fail;
     oe_config_free_site_srcs(ld);
+    oe_config_free_paths_src(&ld->paths);
     free(ld);
     return cfg;
 fail:
-    if (ld != NULL)
+    if (ld != NULL) {
         oe_config_free_site_srcs(ld);
+        oe_config_free_paths_src(&ld->paths);
+    }
     free(ld);
     oe_config_free(cfg);
     return NULL;
@@ -673,6 +686,7 @@ void oe_config_free(oe_config_t *cfg)
             oe_config_free_list(p);
     }
     oe_config_free_sites(cfg);
+    oe_config_free_paths(cfg->paths, cfg->paths_count);
     free(cfg->source);
     free(cfg);
 }

@@ -40,6 +40,38 @@ enum oe_hash_kind { OE_HASH_CLIENT_IP = 0, OE_HASH_HEADER, OE_HASH_COOKIE, OE_HA
 #define OE_CONFIG_MAX_SITES     256
 #define OE_CONFIG_SITE_NAME_MAX 64
 
+#define OE_CONFIG_MAX_PATHS 64 /* entries of one `paths` list */
+
+/* An `access` block (access control at the edge; pkg/access compiles and applies it). At the
+ * top level, in a site and in a `paths` entry; every key not set inherits, key by key, from
+ * the enclosing level (a paths entry from its site, a site from the top level). */
+typedef struct oe_config_rate {
+    int requests;    /* per `per`; 0: no limit */
+    uint64_t per_ms; /* default 1s */
+    int burst;       /* the bucket: requests at once; 0: the same as requests */
+} oe_config_rate_t;
+
+typedef struct oe_config_access {
+    oe_cidr_t *allow; /* [] : everyone (unless denied) */
+    size_t allow_count;
+    oe_cidr_t *deny;
+    size_t deny_count;
+    char *basic_auth;     /* htpasswd file; NULL: none */
+    int pass_credentials; /* keep Authorization on its way upstream */
+    oe_config_rate_t rate, websocket_rate;
+    int max_connections; /* per client; 0: no limit */
+    int max_websockets;  /* per client; 0: no limit */
+} oe_config_access_t;
+
+/* One `paths` entry: a path prefix with its own access rules. */
+typedef struct oe_config_path {
+    char *prefix;              /* starts with '/'; case-insensitive; matches itself, prefix/ and prefix/... */
+    oe_config_access_t access; /* resolved: what the entry does not set comes from its site */
+    int own_rate;              /* the entry sets access.rate itself: a bucket of its own */
+    int own_websocket_rate;    /* the same for access.websocket_rate */
+    uint32_t set;              /* which access keys the entry sets (bit i: oe_config_access_keys()[i]) */
+} oe_config_path_t;
+
 /* One upstream server, parsed once from "http://host:port". */
 typedef struct oe_upstream_addr {
     char *url;  /* as written, normalised: "http://127.0.0.1:8080" */
@@ -74,6 +106,9 @@ typedef struct oe_site {
     } proxy;
     int cache_enabled;
     int compress_enabled;
+    oe_config_access_t access; /* inherited key by key from the top-level access */
+    oe_config_path_t *paths;   /* the site's own `paths`, else the top-level ones (resolved for this site) */
+    size_t paths_count;
 } oe_site_t;
 enum oe_dns_provider { OE_DNS_NONE = 0, OE_DNS_RFC2136, OE_DNS_EXEC };
 enum oe_tsig_algorithm { OE_TSIG_HMAC_SHA256 = 0, OE_TSIG_HMAC_SHA512 };
@@ -132,8 +167,9 @@ typedef struct oe_config {
     } log;
 
     struct {
-        uint64_t delay_ms; /* default 5s */
-        uint64_t grace_ms; /* default 25s */
+        uint64_t delay_ms;         /* default 5s */
+        uint64_t grace_ms;         /* default 25s */
+        uint64_t upgrade_grace_ms; /* default 1h: how long an upgraded-away process keeps its connections */
     } shutdown;
 
     struct {
@@ -177,6 +213,17 @@ typedef struct oe_config {
         } dns;
         uint64_t dns_propagation_timeout_ms; /* default 2m; also bounds one exec hook run */
     } acme;
+
+    oe_config_access_t access; /* top-level access.*: the one site's, or what sites inherit */
+    int access_ipv6_prefix;    /* access.ipv6_prefix: IPv6 clients are keyed by this prefix (default 64) */
+    oe_config_path_t *paths;   /* top-level `paths` (resolved against the top-level access) */
+    size_t paths_count;
+
+    struct {
+        oe_cidr_t *allow; /* admin.allow: peers allowed on the status page and /metrics; []: any */
+        size_t allow_count;
+        char *token_file; /* admin.token_file: bearer token for them; NULL: none */
+    } admin;
 
     struct {
         char *redis;               /* redis://[user:pass@]host:port[/db]; NULL: one node (state_dir only) */
@@ -226,6 +273,10 @@ int oe_config_site_acme(const oe_config_t *cfg, size_t i);
  * decides). Pure, allocation-free, thread-safe (the config is immutable). */
 int oe_config_site_for_host(const oe_config_t *cfg, const char *host, size_t len);
 
+/* The access keys, in the order of oe_config_path_t.set's bits ("access.allow", ...; the
+ * paths the YAML and the reference use); *count gets their number. */
+const char *const *oe_config_access_keys(size_t *count);
+
 /* The index of the site with this name, or -1. */
 int oe_config_site_by_name(const oe_config_t *cfg, const char *name);
 
@@ -258,6 +309,19 @@ int oe_config_parse_bool(const char *s, int *out);
 /* Whether the address (AF_INET/AF_INET6 sockaddr) falls within one of the ranges.
  * IPv4-mapped IPv6 addresses match IPv4 ranges. */
 int oe_cidr_match(const oe_cidr_t *list, size_t count, const struct sockaddr *sa);
+
+/* Reads a whole file of at most max bytes that the configuration names (the YAML file, a
+ * *_FILE secret, an htpasswd file), NUL-terminated and malloc'ed (*len without the NUL). A
+ * directory is refused, and anything but a regular file when regular_only. NULL with a short
+ * reason in why ("No such file or directory", "larger than N bytes", ...). */
+char *oe_config_read_file_max(const char *path, size_t max, int regular_only, size_t *len, char *why, size_t whylen);
+
+/* Reload support (diff.c). The keys whose change a reload cannot apply (new sockets, threads,
+ * the user, settings fixed at start): written comma-separated into out; returns how many. */
+size_t oe_config_upgrade_keys(const oe_config_t *a, const oe_config_t *b, char *out, size_t len);
+/* Whether a and b give ACME the same work (account, CA, challenges, every site's names and
+ * whether ACME certifies it, state_dir): when not, a reload restarts the ACME manager. */
+int oe_config_acme_same(const oe_config_t *a, const oe_config_t *b);
 
 /* Splits "host:port" / "[v6]:port" / ":port" for the listeners. host is "" for any. */
 int oe_config_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);

@@ -54,8 +54,23 @@ struct keydef {
     const char *doc; /* one line of Markdown for the reference table */
 };
 
-#define OE_CONFIG_NKEYS 68
+#define OE_CONFIG_NKEYS 84
 extern const keydef oe_config_keys[OE_CONFIG_NKEYS];
+
+/* One entry of a `paths` list as read from the file (sites.c resolves it for each site). */
+typedef struct path_src {
+    char *prefix;
+    size_t prefix_line, at;       /* line of `prefix`; of the entry's mapping */
+    oe_config_t *over;            /* the access keys the entry sets, parsed by the top-level keys' rules */
+    size_t line[OE_CONFIG_NKEYS]; /* YAML line that set the key in this entry; 0: inherited */
+} path_src;
+
+/* A `paths` list as read: the entries, and where the list is. */
+typedef struct paths_src {
+    path_src *items; /* NULL: no `paths` key */
+    size_t count;
+    size_t line; /* of the `paths` key; 0: none */
+} paths_src;
 
 /* One entry of `sites` as read from the file, before inheritance (sites.c resolves it). */
 typedef struct site_src {
@@ -68,6 +83,7 @@ typedef struct site_src {
     oe_strlist_t upstreams;
     size_t *upstream_lines; /* per item */
     size_t upstreams_line;  /* 0: not set */
+    paths_src paths;        /* the site's own `paths` */
 } site_src;
 
 /* State of one oe_config_load() call: where each key got its value, for messages. */
@@ -82,6 +98,7 @@ typedef struct loader {
     site_src *sites;               /* `sites` as read (nsites entries); NULL without the key */
     size_t nsites;
     size_t sites_line; /* line of the `sites` key; 0: none */
+    paths_src paths;   /* top-level `paths` */
 } loader;
 
 /* A value a site may set: the top-level key of the same path gives its syntax and checks;
@@ -91,8 +108,9 @@ struct site_field {
     const char *path;
     size_t off;
     int inherit;
+    size_t off2; /* T_CIDRS: of the count */
 };
-#define OE_CONFIG_SITE_FIELDS 14
+#define OE_CONFIG_SITE_FIELDS 26
 extern const struct site_field oe_config_site_fields[OE_CONFIG_SITE_FIELDS];
 
 /* The keys a site may set, for the reference table: the site's own (type/def/doc given
@@ -100,7 +118,7 @@ extern const struct site_field oe_config_site_fields[OE_CONFIG_SITE_FIELDS];
 struct site_keydoc {
     const char *path, *type, *def, *doc;
 };
-#define OE_CONFIG_SITE_KEYS 20
+#define OE_CONFIG_SITE_KEYS 33
 extern const struct site_keydoc oe_config_site_keys[OE_CONFIG_SITE_KEYS];
 
 static inline void *oe_config_field(oe_config_t *cfg, const keydef *k)
@@ -133,11 +151,21 @@ void oe_config_origin(const loader *ld, size_t i, char *buf, size_t len);
 /* yaml.c: reads path into ld->cfg (sets cfg->source) and ld->sites. */
 int oe_config_load_file(loader *ld, const char *path);
 
+/* The access keys a site or a paths entry may set (every access.* key but access.ipv6_prefix);
+ * bit i of oe_config_path_t.set is entry i. */
+#define OE_CONFIG_ACCESS_KEYS 12
+extern const char *const oe_config_access_key_paths[OE_CONFIG_ACCESS_KEYS];
+
 /* sites.c */
 int oe_config_is_site_key(const char *path); /* 1: shared key, 2: the site's own, 0: not a site key */
 int oe_config_resolve_sites(loader *ld);     /* after the environment: builds cfg->sites */
 void oe_config_free_site_srcs(loader *ld);
 void oe_config_free_sites(oe_config_t *cfg);
+void oe_config_free_paths_src(paths_src *p);
+void oe_config_free_paths(oe_config_path_t *paths, size_t count);
+void oe_config_free_access(oe_config_access_t *a);
+/* The top-level paths (cfg->paths, resolved against the top-level access); before the sites. */
+int oe_config_resolve_top_paths(loader *ld);
 void oe_config_site_view(const oe_site_t *s, oe_config_t *view); /* shallow: the site's values in view */
 const char *oe_config_balance_name(enum oe_balance b);
 void oe_config_hash_key_text(const oe_site_t *s, char *buf, size_t len);

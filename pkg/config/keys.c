@@ -531,6 +531,9 @@ const keydef oe_config_keys[] = {
      "1h."},
     {"shutdown.grace", T_DURATION, OFF(shutdown.grace_ms), 0, "25s", 0, NULL, 0, HOUR, NULL,
      "After that, lets in-flight requests finish for up to this long. At most 1h."},
+    {"shutdown.upgrade_grace", T_DURATION, OFF(shutdown.upgrade_grace_ms), 0, "1h", 0, NULL, 0, TIMER_MAX, NULL,
+     "After a binary upgrade (SIGUSR2) the old process keeps its open connections, WebSockets included, for up to "
+     "this long, then ends the WebSockets left with a 1001 close frame (clients reconnect to the new process)."},
 
     {"compress.enabled", T_BOOL, OFF(compress.enabled), 0, "true", 0, NULL, 0, 0, NULL,
      "Compresses responses (brotli or gzip, from `Accept-Encoding`) whose type is in `compress.types`."},
@@ -599,6 +602,47 @@ const keydef oe_config_keys[] = {
      NULL,
      "How long to wait until every name server answers a new DNS-01 record before giving up. Also the longest one "
      "run of `acme.dns.exec.command` may take."},
+
+    {"access.allow", T_CIDRS, OFF(access.allow), OFF(access.allow_count), "", 0, NULL, 0, 0, NULL,
+     "Only clients in these ranges are served (the others get 403). `[]`: everyone not in `access.deny`. The client "
+     "is the address the `proxy.trusted_proxies` rules give (a trusted proxy's `X-Forwarded-For`, else the peer)."},
+    {"access.deny", T_CIDRS, OFF(access.deny), OFF(access.deny_count), "", 0, NULL, 0, 0, NULL,
+     "Clients in these ranges get 403, even when `access.allow` lists them."},
+    {"access.basic_auth", T_STR, OFF(access.basic_auth), 0, NULL, F_OPTIONAL, NULL, 0, 0, NULL,
+     "An htpasswd file (`user:hash` lines: bcrypt, SHA-512-crypt or yescrypt, e.g. from `htpasswd -B` or `mkpasswd "
+     "-m bcrypt`): requests need one of its users (HTTP basic authentication, else 401). Re-read on `SIGHUP`. `\"\"`: "
+     "none."},
+    {"access.pass_credentials", T_BOOL, OFF(access.pass_credentials), 0, "false", 0, NULL, 0, 0, NULL,
+     "Sends the `Authorization` header on to the upstream after basic authentication (by default it is removed)."},
+    {"access.rate.requests", T_INT, OFF(access.rate.requests), 0, "0", 0, NULL, 0, 1000000, NULL,
+     "Requests a client may make per `access.rate.per` (a token bucket per client; over it: 429 with "
+     "`Retry-After`). `0`: no limit. A rate is one value: a site or paths entry that sets any of its keys replaces "
+     "the whole rate (the keys it leaves out take their defaults)."},
+    {"access.rate.per", T_DURATION, OFF(access.rate.per_ms), 0, "1s", 0, NULL, 1, DAY, NULL,
+     "The period of `access.rate.requests` (1ms to 1d)."},
+    {"access.rate.burst", T_INT, OFF(access.rate.burst), 0, "0", 0, NULL, 0, 1000000, NULL,
+     "Requests a client may make at once, from a full bucket. `0`: `access.rate.requests`."},
+    {"access.websocket_rate.requests", T_INT, OFF(access.websocket_rate.requests), 0, "0", 0, NULL, 0, 1000000, NULL,
+     "WebSocket upgrades a client may make per `access.websocket_rate.per`, in a bucket of their own (upgrades "
+     "then do not count in `access.rate`). `0`: upgrades count as requests."},
+    {"access.websocket_rate.per", T_DURATION, OFF(access.websocket_rate.per_ms), 0, "1s", 0, NULL, 1, DAY, NULL,
+     "The period of `access.websocket_rate.requests` (1ms to 1d)."},
+    {"access.websocket_rate.burst", T_INT, OFF(access.websocket_rate.burst), 0, "0", 0, NULL, 0, 1000000, NULL,
+     "WebSocket upgrades a client may make at once. `0`: `access.websocket_rate.requests`."},
+    {"access.max_connections", T_INT, OFF(access.max_connections), 0, "0", 0, NULL, 0, 1000000, NULL,
+     "Open connections per client address. At the top level, connections beyond it are closed at accept, before "
+     "TLS; in a site or a path, the client's requests there get 429. Trusted proxies are not counted. `0`: no limit."},
+    {"access.max_websockets", T_INT, OFF(access.max_websockets), 0, "0", 0, NULL, 0, 1000000, NULL,
+     "Open WebSockets per client; an upgrade beyond it gets 429 before it reaches the upstream. `0`: no limit."},
+    {"access.ipv6_prefix", T_INT, OFF(access_ipv6_prefix), 0, "64", 0, NULL, 16, 128, NULL,
+     "IPv6 clients are counted by this prefix (one `/64` is usually one customer). Top level only."},
+    {"admin.allow", T_CIDRS, OFF(admin.allow), OFF(admin.allow_count), "", 0, NULL, 0, 0, NULL,
+     "Peers allowed on the admin listener's status page, `/status.json` and `/metrics` (others get 403). `[]`: "
+     "any. `/livez` and `/readyz` stay open."},
+    {"admin.token_file", T_STR, OFF(admin.token_file), 0, NULL, F_OPTIONAL, NULL, 0, 0, NULL,
+     "A file holding a bearer token that `/status.json` and `/metrics` then require (`Authorization: Bearer "
+     "TOKEN`; the status page asks for it). Re-read on `SIGHUP`."},
+
     {"cluster.redis", T_STR, OFF(cluster.redis), 0, NULL, F_OPTIONAL | F_SECRET, NULL, 0, 0, check_redis_url,
      "Several replicas: `redis://[user:password@]host:port[/db]` of a Redis (OTT's) that the replicas share the ACME "
      "account, certificates, challenges and locks through (see Several replicas). Unset: one node, `state_dir` "

@@ -128,10 +128,72 @@ static int emit_map_end(yaml_emitter_t *em)
     return emit(em, &ev, yaml_mapping_end_event_initialize(&ev));
 }
 
+/* Writes the keys paths[0..n) (in table order, so that a group's keys are together) with
+ * their values in view, as nested mappings ("access.rate.per" in access: {rate: {per: ..}}). */
+static int emit_keys(yaml_emitter_t *em, const oe_config_t *view, const char *const *paths, size_t n)
+{
+    const char *prev = "";
+    size_t i, open = 0;
+    int ok = 1;
+
+    for (i = 0; ok && i < n; i++) {
+        const char *path = paths[i], *seg;
+        size_t keep = common_groups(prev, path), depth = count_dots(path), d;
+        if (keep > open)
+            keep = open;
+        for (; ok && open > keep; open--)
+            ok = emit_map_end(em);
+        for (seg = path, d = 0; d < depth; d++) {
+            const char *dot = strchr(seg, '.');
+            if (d >= open) {
+                char name[MAX_PATH_LEN];
+                snprintf(name, sizeof(name), "%.*s", (int)(dot - seg), seg);
+                ok = ok && emit_scalar(em, name) && emit_map_start(em);
+                open++;
+            }
+            seg = dot + 1;
+        }
+        ok = ok && emit_scalar(em, seg) && emit_value(em, view, oe_config_find_key(path));
+        prev = path;
+    }
+    for (; ok && open > 0; open--)
+        ok = emit_map_end(em);
+    return ok;
+}
+
+/* A paths list: each entry with its prefix and the access keys it sets itself. */
+static int emit_paths(yaml_emitter_t *em, const oe_config_path_t *paths, size_t count)
+{
+    yaml_event_t ev;
+    size_t i, a;
+    int ok = emit_scalar(em, "paths") &&
+             emit(em, &ev, yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE));
+
+    for (i = 0; ok && i < count; i++) {
+        const char *own[OE_CONFIG_ACCESS_KEYS];
+        oe_config_t view;
+        size_t n = 0;
+        memset(&view, 0, sizeof(view));
+        view.access = paths[i].access;
+        for (a = 0; a < OE_CONFIG_ACCESS_KEYS; a++)
+            if (paths[i].set & (1u << a))
+                own[n++] = oe_config_access_key_paths[a];
+        ok = emit_map_start(em) && emit_scalar(em, "prefix") && emit_scalar(em, paths[i].prefix);
+        if (n == 0)
+            ok = ok && emit_scalar(em, "access") &&
+                 emit(em, &ev, yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_FLOW_MAPPING_STYLE)) &&
+                 emit_map_end(em);
+        else
+            ok = ok && emit_keys(em, &view, own, n);
+        ok = ok && emit_map_end(em);
+    }
+    return emit(em, &ev, ok && yaml_sequence_end_event_initialize(&ev));
+}
+
 /* One site with every value resolved: the printed file sets them all explicitly. */
 static int emit_site(yaml_emitter_t *em, const oe_site_t *s)
 {
-    char group[32] = "";
+    const char *shared[OE_CONFIG_SITE_FIELDS];
     oe_config_t view;
     yaml_event_t ev;
     char buf[128];
@@ -151,22 +213,12 @@ static int emit_site(yaml_emitter_t *em, const oe_site_t *s)
         oe_config_hash_key_text(s, buf, sizeof(buf));
         ok = ok && emit_scalar(em, "hash_key") && emit_scalar(em, buf);
     }
-    /* the shared keys, grouped like at the top level (tls, proxy, cache, compress) */
-    for (i = 1; ok && i < OE_CONFIG_SITE_FIELDS; i++) {
-        const char *path = oe_config_site_fields[i].path, *dot = strchr(path, '.');
-        size_t glen = dot != NULL ? (size_t)(dot - path) : 0;
-        if (group[0] != '\0' && (glen != strlen(group) || strncmp(group, path, glen) != 0)) {
-            ok = emit_map_end(em);
-            group[0] = '\0';
-        }
-        if (glen > 0 && group[0] == '\0') {
-            snprintf(group, sizeof(group), "%.*s", (int)glen, path);
-            ok = ok && emit_scalar(em, group) && emit_map_start(em);
-        }
-        ok = ok && emit_scalar(em, dot != NULL ? dot + 1 : path) && emit_value(em, &view, oe_config_find_key(path));
-    }
-    if (ok && group[0] != '\0')
-        ok = emit_map_end(em);
+    /* the shared keys, grouped like at the top level (tls, proxy, cache, compress, access) */
+    for (i = 1; i < OE_CONFIG_SITE_FIELDS; i++)
+        shared[i - 1] = oe_config_site_fields[i].path;
+    ok = ok && emit_keys(em, &view, shared, OE_CONFIG_SITE_FIELDS - 1);
+    if (s->paths_count > 0)
+        ok = ok && emit_paths(em, s->paths, s->paths_count);
     return ok && emit_map_end(em);
 }
 
@@ -189,6 +241,11 @@ static int differs(const oe_config_t *top, const oe_config_t *view, const keydef
             if (strcmp(x->items[i], y->items[i]) != 0)
                 return 1;
         return 0;
+    }
+    case T_CIDRS: {
+        size_t n = *(const size_t *)((const char *)top + k->off2), m = *(const size_t *)((const char *)view + k->off2);
+        const oe_cidr_t *x = *(oe_cidr_t *const *)a, *y = *(oe_cidr_t *const *)b;
+        return n != m || (n > 0 && memcmp(x, y, n * sizeof(*x)) != 0);
     }
     case T_BOOL:
     case T_INT:
@@ -229,6 +286,20 @@ static void value_text(const oe_config_t *view, const keydef *k, char *buf, size
         for (i = 0; i < l->count; i++) {
             append(buf, cap, used, i ? ", " : "");
             append(buf, cap, used, l->items[i]);
+        }
+        append(buf, cap, used, "]");
+        return;
+    }
+    case T_CIDRS: {
+        const oe_cidr_t *c = *(oe_cidr_t *const *)p;
+        size_t n = *(const size_t *)((const char *)view + k->off2);
+        append(buf, cap, used, "[");
+        for (i = 0; i < n; i++) {
+            char ip[INET6_ADDRSTRLEN + 8];
+            inet_ntop(c[i].family, c[i].addr, ip, sizeof(ip));
+            snprintf(ip + strlen(ip), sizeof(ip) - strlen(ip), "/%u", c[i].prefix);
+            append(buf, cap, used, i ? ", " : "");
+            append(buf, cap, used, ip);
         }
         append(buf, cap, used, "]");
         return;
@@ -376,6 +447,8 @@ void oe_config_print(const oe_config_t *cfg, FILE *out)
     }
     for (; ok && open > 0; open--)
         ok = emit(&em, &ev, yaml_mapping_end_event_initialize(&ev));
+    if (cfg->paths_count > 0)
+        ok = ok && emit_paths(&em, cfg->paths, cfg->paths_count);
     if (cfg->sites_listed) {
         ok = ok && emit_scalar(&em, "sites") &&
              emit(&em, &ev, yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE));
@@ -441,6 +514,12 @@ void oe_config_print_reference(FILE *out)
     for (i = 0; i < OE_CONFIG_NKEYS; i++) {
         const keydef *k = &oe_config_keys[i];
         char env[96], type[128], def[128];
+        if (strcmp(k->path, "access.allow") == 0)
+            fprintf(out, "| `paths` | (file only) | list of paths | `[]` | Path prefixes with access rules of their "
+                         "own: `[{prefix: /admin, access: {basic_auth: /etc/ott-edge/htpasswd}}]`. Keys an entry's "
+                         "`access` does not set come from the site's; the longest matching prefix applies "
+                         "(case-insensitive; `/admin` covers `/admin` and `/admin/...`). A `rate` an entry sets is a "
+                         "bucket of its own; one it does not set is the site's bucket. |\n");
         if (strcmp(k->path, "default_site") == 0)
             fprintf(out, "| `sites` | (file only) | list of sites | `[]` | Several sites on one ott-edge, each with "
                          "its names, upstreams, certificate and settings: see the site keys below. Without it, "

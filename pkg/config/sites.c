@@ -30,7 +30,41 @@ const struct site_field oe_config_site_fields[OE_CONFIG_SITE_FIELDS] = {
     {"proxy.health_fall", SF(proxy.health_fall), 1},
     {"cache.enabled", SF(cache_enabled), 1},
     {"compress.enabled", SF(compress_enabled), 1},
+    {"access.allow", SF(access.allow), 1, SF(access.allow_count)},
+    {"access.deny", SF(access.deny), 1, SF(access.deny_count)},
+    {"access.basic_auth", SF(access.basic_auth), 1},
+    {"access.pass_credentials", SF(access.pass_credentials), 1},
+    {"access.rate.requests", SF(access.rate.requests), 1},
+    {"access.rate.per", SF(access.rate.per_ms), 1},
+    {"access.rate.burst", SF(access.rate.burst), 1},
+    {"access.websocket_rate.requests", SF(access.websocket_rate.requests), 1},
+    {"access.websocket_rate.per", SF(access.websocket_rate.per_ms), 1},
+    {"access.websocket_rate.burst", SF(access.websocket_rate.burst), 1},
+    {"access.max_connections", SF(access.max_connections), 1},
+    {"access.max_websockets", SF(access.max_websockets), 1},
 };
+
+/* The last OE_CONFIG_ACCESS_KEYS site fields, in the same order. */
+const char *const oe_config_access_key_paths[OE_CONFIG_ACCESS_KEYS] = {
+    "access.allow",
+    "access.deny",
+    "access.basic_auth",
+    "access.pass_credentials",
+    "access.rate.requests",
+    "access.rate.per",
+    "access.rate.burst",
+    "access.websocket_rate.requests",
+    "access.websocket_rate.per",
+    "access.websocket_rate.burst",
+    "access.max_connections",
+    "access.max_websockets",
+};
+
+const char *const *oe_config_access_keys(size_t *count)
+{
+    *count = OE_CONFIG_ACCESS_KEYS;
+    return oe_config_access_key_paths;
+}
 
 const struct site_keydoc oe_config_site_keys[OE_CONFIG_SITE_KEYS] = {
     {"name", "string", "the first domain",
@@ -62,6 +96,21 @@ const struct site_keydoc oe_config_site_keys[OE_CONFIG_SITE_KEYS] = {
     {"proxy.health_fall", NULL, NULL, NULL},
     {"cache.enabled", NULL, NULL, NULL},
     {"compress.enabled", NULL, NULL, NULL},
+    {"access.allow", NULL, NULL, NULL},
+    {"access.deny", NULL, NULL, NULL},
+    {"access.basic_auth", NULL, NULL, NULL},
+    {"access.pass_credentials", NULL, NULL, NULL},
+    {"access.rate.requests", NULL, NULL, NULL},
+    {"access.rate.per", NULL, NULL, NULL},
+    {"access.rate.burst", NULL, NULL, NULL},
+    {"access.websocket_rate.requests", NULL, NULL, NULL},
+    {"access.websocket_rate.per", NULL, NULL, NULL},
+    {"access.websocket_rate.burst", NULL, NULL, NULL},
+    {"access.max_connections", NULL, NULL, NULL},
+    {"access.max_websockets", NULL, NULL, NULL},
+    {"paths", "list of paths", "top-level `paths`",
+     "Path prefixes with access rules of their own: `[{prefix: /admin, access: {...}}]` (see `paths`). A site "
+     "without `paths` takes the top-level list."},
     {NULL, NULL, NULL, NULL}, /* end; keeps the count a compile-time check */
 };
 
@@ -221,20 +270,55 @@ void oe_config_site_view(const oe_site_t *s, oe_config_t *view)
     for (i = 0; i < OE_CONFIG_SITE_FIELDS; i++) {
         const struct site_field *f = &oe_config_site_fields[i];
         const keydef *k = oe_config_find_key(f->path);
-        size_t sz = k->type == T_STR                        ? sizeof(char *)
+        size_t sz = k->type == T_STR || k->type == T_CIDRS  ? sizeof(char *)
                     : k->type == T_LIST                     ? sizeof(oe_strlist_t)
                     : k->type == T_BOOL || k->type == T_INT ? sizeof(int)
                                                             : sizeof(uint64_t);
         memcpy((char *)view + k->off, (const char *)s + f->off, sz);
+        if (k->type == T_CIDRS)
+            memcpy((char *)view + k->off2, (const char *)s + f->off2, sizeof(size_t));
     }
 }
 
 /* ---- resolving ------------------------------------------------------------------------ */
 
+void oe_config_free_access(oe_config_access_t *a)
+{
+    free(a->allow);
+    free(a->deny);
+    free(a->basic_auth);
+    memset(a, 0, sizeof(*a));
+}
+
+void oe_config_free_paths(oe_config_path_t *paths, size_t count)
+{
+    size_t i;
+
+    for (i = 0; paths != NULL && i < count; i++) {
+        free(paths[i].prefix);
+        oe_config_free_access(&paths[i].access);
+    }
+    free(paths);
+}
+
+void oe_config_free_paths_src(paths_src *p)
+{
+    size_t i;
+
+    for (i = 0; p->items != NULL && i < p->count; i++) {
+        free(p->items[i].prefix);
+        oe_config_free(p->items[i].over);
+    }
+    free(p->items);
+    memset(p, 0, sizeof(*p));
+}
+
 static void free_site(oe_site_t *s)
 {
     size_t i;
 
+    oe_config_free_access(&s->access);
+    oe_config_free_paths(s->paths, s->paths_count);
     free(s->name);
     oe_config_free_list(&s->domains);
     for (i = 0; i < s->upstreams_count; i++)
@@ -271,21 +355,34 @@ void oe_config_free_site_srcs(loader *ld)
         free(s->hash_key);
         oe_config_free_list(&s->upstreams);
         free(s->upstream_lines);
+        oe_config_free_paths_src(&s->paths);
     }
     free(ld->sites);
     ld->sites = NULL;
     ld->nsites = 0;
 }
 
-/* Copies field f of from (a configuration: the top level or a site's overrides) into s. */
-static int copy_field(oe_site_t *s, const struct site_field *f, const oe_config_t *from)
+/* Copies key k's value from a configuration (the top level, or the overrides a site or a paths
+ * entry sets) to dst (and, for T_CIDRS, the count to dst_count). */
+static int copy_value(const keydef *k, void *dst, size_t *dst_count, const oe_config_t *from)
 {
-    const keydef *k = oe_config_find_key(f->path);
     const void *src = (const char *)from + k->off;
-    void *dst = (char *)s + f->off;
     size_t i;
 
     switch (k->type) {
+    case T_CIDRS: {
+        const oe_cidr_t *c = *(oe_cidr_t *const *)src;
+        size_t n = *(const size_t *)((const char *)from + k->off2);
+        oe_cidr_t *d = calloc(n > 0 ? n : 1, sizeof(*d));
+        if (d == NULL)
+            return -1;
+        if (n > 0)
+            memcpy(d, c, n * sizeof(*d));
+        *(oe_cidr_t **)dst = d;
+        if (dst_count != NULL)
+            *dst_count = n;
+        return 0;
+    }
     case T_STR: {
         const char *v = *(char *const *)src;
         if (v != NULL && (*(char **)dst = strdup(v)) == NULL)
@@ -310,6 +407,14 @@ static int copy_field(oe_site_t *s, const struct site_field *f, const oe_config_
         memcpy(dst, src, sizeof(uint64_t));
         return 0;
     }
+}
+
+/* Copies field f of from (a configuration: the top level or a site's overrides) into s. */
+static int copy_field(oe_site_t *s, const struct site_field *f, const oe_config_t *from)
+{
+    const keydef *k = oe_config_find_key(f->path);
+
+    return copy_value(k, (char *)s + f->off, f->off2 != 0 ? (size_t *)((char *)s + f->off2) : NULL, from);
 }
 
 /* "config: FILE:LINE: sites[N].key: message" (or without the line / the key). */
@@ -433,6 +538,172 @@ static long wildcard_without_certificate(const oe_config_t *cfg, const oe_site_t
     return -1;
 }
 
+/* ---- access and paths ------------------------------------------------------------------ */
+
+/* A rate ({requests, per, burst}) is one value: a level that sets any of its keys replaces
+ * the enclosing level's whole rate, and the keys it leaves out take their defaults. Returns
+ * 1 when path is a rate key and line[] (one level's) sets a key of the same rate. */
+static int rate_group_set(const char *path, const size_t *line)
+{
+    static const char *const groups[] = {"access.rate.", "access.websocket_rate."};
+
+    for (size_t g = 0; g < 2; g++) {
+        size_t n = strlen(groups[g]);
+        if (strncmp(path, groups[g], n) != 0)
+            continue;
+        for (size_t i = 0; i < OE_CONFIG_NKEYS; i++)
+            if (line[i] != 0 && strncmp(oe_config_keys[i].path, groups[g], n) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+/* The built-in defaults of the rate keys, for the ones a level leaves out of its rate. */
+static const oe_config_t *access_defaults(void)
+{
+    static oe_config_t d;
+    static int made;
+    char msg[OE_CONFIG_ERR_MAX];
+    size_t bad;
+
+    if (!made) {
+        for (size_t a = 0; a < OE_CONFIG_ACCESS_KEYS; a++) {
+            const keydef *k = oe_config_find_key(oe_config_access_key_paths[a]);
+            if (strncmp(k->path, "access.rate.", 12) == 0 || strncmp(k->path, "access.websocket_rate.", 22) == 0)
+                oe_config_set_scalar(&d, k, k->def, msg, sizeof(msg), &bad); /* numbers: nothing allocated */
+        }
+        made = 1;
+    }
+    return &d;
+}
+
+/* Where key k (an access.* key, whose offset is into oe_config_t) sits in an access block. */
+static void *access_field(oe_config_access_t *a, size_t off)
+{
+    return (char *)a + (off - offsetof(oe_config_t, access));
+}
+
+/* The rate key that makes no sense in a, or NULL: a burst without requests. */
+static const char *bad_rate(const oe_config_access_t *a)
+{
+    if (a->rate.requests == 0 && a->rate.burst > 0)
+        return "access.rate.burst";
+    if (a->websocket_rate.requests == 0 && a->websocket_rate.burst > 0)
+        return "access.websocket_rate.burst";
+    return NULL;
+}
+
+static const char *requests_of(const char *burst_key)
+{
+    return strncmp(burst_key, "access.rate.", 12) == 0 ? "access.rate.requests" : "access.websocket_rate.requests";
+}
+
+/* The top-level access block's own checks (site blocks are checked as they are resolved). */
+static int check_top_access(loader *ld)
+{
+    const char *bad = bad_rate(&ld->cfg->access);
+    char where[300];
+
+    if (bad == NULL)
+        return 0;
+    oe_config_origin(ld, (size_t)(oe_config_find_key(bad) - oe_config_keys), where, sizeof(where));
+    return oe_config_fail(ld, "%s: %s: a burst needs %s (the rate it refills at)", where, bad, requests_of(bad));
+}
+
+/* Resolves a paths list for a site whose access block is base: each entry takes the keys it
+ * sets, and base's value for the others. label names the list in messages ("paths",
+ * "sites[1].paths"). */
+static int resolve_paths(loader *ld, const paths_src *src, const oe_config_access_t *base, const char *label,
+                         oe_config_path_t **out, size_t *out_count)
+{
+    oe_config_t *view = calloc(1, sizeof(*view));
+    oe_config_path_t *paths = NULL;
+    size_t i, j, a;
+    int rc = -1;
+
+    *out = NULL;
+    *out_count = 0;
+    if (src->items == NULL || src->count == 0) {
+        free(view);
+        return 0;
+    }
+    if (view == NULL || (paths = calloc(src->count, sizeof(*paths))) == NULL) {
+        oe_config_fail(ld, "out of memory");
+        goto out;
+    }
+    view->access = *base; /* shallow: only read */
+    *out = paths;
+    for (i = 0; i < src->count; i++) {
+        const path_src *e = &src->items[i];
+        oe_config_path_t *pth = &paths[i];
+        const char *bad;
+        *out_count = i + 1;
+        if ((pth->prefix = strdup(e->prefix)) == NULL) {
+            oe_config_fail(ld, "out of memory");
+            goto out;
+        }
+        for (a = 0; a < OE_CONFIG_ACCESS_KEYS; a++) {
+            const keydef *k = oe_config_find_key(oe_config_access_key_paths[a]);
+            size_t ki = (size_t)(k - oe_config_keys);
+            int own = e->line[ki] != 0;
+            const oe_config_t *from = own ? e->over : rate_group_set(k->path, e->line) ? access_defaults() : view;
+            if (copy_value(k, access_field(&pth->access, k->off),
+                           k->type == T_CIDRS ? access_field(&pth->access, k->off2) : NULL, from) != 0) {
+                oe_config_fail(ld, "out of memory");
+                goto out;
+            }
+            if (own) {
+                pth->set |= 1u << a;
+                if (strncmp(k->path, "access.rate.", 12) == 0)
+                    pth->own_rate = 1;
+                else if (strncmp(k->path, "access.websocket_rate.", 22) == 0)
+                    pth->own_websocket_rate = 1;
+            }
+        }
+        if ((bad = bad_rate(&pth->access)) != NULL) {
+            size_t bl = e->line[oe_config_find_key(bad) - oe_config_keys];
+            oe_config_fail(ld, "%s:%zu: %s[%zu].%s: a burst needs %s (the rate it refills at)", ld->file,
+                           bl != 0 ? bl : e->at, label, i, bad, requests_of(bad));
+            goto out;
+        }
+        for (j = 0; j < i; j++) {
+            if (strcasecmp(paths[j].prefix, pth->prefix) == 0) {
+                oe_config_fail(ld, "%s:%zu: %s[%zu].prefix: \"%.64s\" is also %s[%zu]'s (one entry per prefix)",
+                               ld->file, e->prefix_line, label, i, pth->prefix, label, j);
+                goto out;
+            }
+        }
+    }
+    rc = 0;
+out:
+    free(view);
+    return rc;
+}
+
+int oe_config_resolve_top_paths(loader *ld)
+{
+    oe_config_t *cfg = ld->cfg;
+
+    if (check_top_access(ld) != 0)
+        return -1;
+    return resolve_paths(ld, &ld->paths, &cfg->access, "paths", &cfg->paths, &cfg->paths_count);
+}
+
+/* A site's paths: its own list, else the top-level one, resolved against the site's access. */
+static int resolve_site_paths(loader *ld, size_t i, oe_site_t *s, const paths_src *own)
+{
+    char label[48];
+
+    if (own != NULL && own->items != NULL) {
+        snprintf(label, sizeof(label), "sites[%zu].paths", i);
+        return resolve_paths(ld, own, &s->access, label, &s->paths, &s->paths_count);
+    }
+    snprintf(label, sizeof(label), "paths (in sites[%zu])", i);
+    if (!ld->cfg->sites_listed)
+        snprintf(label, sizeof(label), "paths");
+    return resolve_paths(ld, &ld->paths, &s->access, label, &s->paths, &s->paths_count);
+}
+
 /* The one site made from the top-level keys (no `sites` in the configuration). */
 static int resolve_one_site(loader *ld)
 {
@@ -454,6 +725,8 @@ static int resolve_one_site(loader *ld)
     if (oe_config_parse_upstream(cfg->upstream, &s->upstreams[0], msg, sizeof(msg)) != 0)
         return oe_config_fail(ld, "upstream: %s", msg);
     s->upstreams_count = 1;
+    if (resolve_site_paths(ld, 0, s, NULL) != 0)
+        return -1;
     if ((w = wildcard_without_certificate(cfg, s)) >= 0) {
         size_t ki = (size_t)(oe_config_find_key("domains") - oe_config_keys);
         oe_config_origin(ld, ki, where, sizeof(where));
@@ -491,7 +764,10 @@ static int resolve_site(loader *ld, size_t i)
     for (f = 0; f < OE_CONFIG_SITE_FIELDS; f++) {
         const struct site_field *sf = &oe_config_site_fields[f];
         size_t ki = (size_t)(oe_config_find_key(sf->path) - oe_config_keys);
-        const oe_config_t *from = src->line[ki] != 0 ? src->over : sf->inherit ? cfg : NULL;
+        const oe_config_t *from = src->line[ki] != 0                    ? src->over
+                                  : rate_group_set(sf->path, src->line) ? access_defaults()
+                                  : sf->inherit                         ? cfg
+                                                                        : NULL;
         if (from != NULL && copy_field(s, sf, from) != 0)
             return oe_config_fail(ld, "out of memory");
     }
@@ -553,6 +829,19 @@ static int resolve_site(loader *ld, size_t i)
         if (parse_hash_key(s, src->hash_key, msg, sizeof(msg)) != 0)
             return site_fail(ld, i, "hash_key", src->hash_key_line, "%s", msg);
     }
+    /* access, paths */
+    {
+        const char *bad = bad_rate(&s->access);
+        if (bad != NULL) {
+            size_t bl = src->line[oe_config_find_key(bad) - oe_config_keys];
+            if (bl == 0)
+                bl = src->line[oe_config_find_key(requests_of(bad)) - oe_config_keys];
+            return site_fail(ld, i, bad, bl != 0 ? bl : src->at, "a burst needs %s (the rate it refills at)",
+                             requests_of(bad));
+        }
+    }
+    if (resolve_site_paths(ld, i, s, &src->paths) != 0)
+        return -1;
     /* certificate files */
     if ((s->cert_file == NULL) != (s->key_file == NULL))
         return site_fail(ld, i, s->cert_file ? "tls.cert_file" : "tls.key_file",
@@ -625,6 +914,8 @@ int oe_config_resolve_sites(loader *ld)
     oe_config_t *cfg = ld->cfg;
     char *resolved;
 
+    if (oe_config_resolve_top_paths(ld) != 0)
+        return -1;
     if ((ld->nsites > 0 ? resolve_listed_sites(ld) : resolve_one_site(ld)) != 0)
         return -1;
     /* default_site as resolved, so the printed configuration reads back the same */

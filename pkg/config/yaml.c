@@ -17,6 +17,7 @@ typedef struct target {
     oe_config_t *cfg;
     size_t *line;     /* per key: the line that set it */
     site_src *site;   /* NULL at the top level */
+    path_src *pathe;  /* a `paths` entry's access block: only access keys */
     const char *name; /* "" or "sites[2]." in front of key names in messages */
 } target;
 
@@ -339,6 +340,152 @@ static int parse_sites(loader *ld, yaml_parser_t *p, size_t keyline, int depth)
     return 0;
 }
 
+/* Whether path is a key a paths entry's access block may set. */
+static int is_path_access_key(const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < OE_CONFIG_ACCESS_KEYS; i++)
+        if (strcmp(oe_config_access_key_paths[i], path) == 0)
+            return 1;
+    return 0;
+}
+
+/* One `paths` entry: {prefix: /x, access: {...}} (the MAPPING_START is consumed). */
+static int parse_path_entry(loader *ld, yaml_parser_t *p, path_src *e, const char *label, int depth)
+{
+    for (;;) {
+        yaml_event_t ev;
+        const char *key;
+        size_t line;
+        int is_prefix, is_access;
+
+        if (next_event(ld, p, &ev) != 0)
+            return -1;
+        line = ev.start_mark.line + 1;
+        if (ev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        key = ev.type == YAML_SCALAR_EVENT ? scalar_text(&ev) : NULL;
+        is_prefix = key != NULL && strcmp(key, "prefix") == 0;
+        is_access = key != NULL && strcmp(key, "access") == 0;
+        yaml_event_delete(&ev);
+        if (!is_prefix && !is_access)
+            return oe_config_fail(ld, "%s:%zu: %s: unknown key (a paths entry has prefix and access)", ld->file, line,
+                                  label);
+        if ((is_prefix && e->prefix_line != 0) || (is_access && e->over != NULL))
+            return oe_config_fail(ld, "%s:%zu: %s.%s: duplicate key", ld->file, line, label,
+                                  is_prefix ? "prefix" : "access");
+        if (next_event(ld, p, &ev) != 0)
+            return -1;
+        line = ev.start_mark.line + 1;
+        if (is_prefix) {
+            const char *v = ev.type == YAML_SCALAR_EVENT ? scalar_text(&ev) : NULL;
+            const char *why = v == NULL               ? "expected a path such as /admin"
+                              : oe_config_bad_text(v) ? oe_config_bad_text(v)
+                              : v[0] != '/'           ? "must start with '/'"
+                              : strlen(v) > 1024      ? "longer than 1024 characters"
+                              : strpbrk(v, "?# ")     ? "a path prefix has no query, fragment or spaces"
+                                                      : NULL;
+            if (why != NULL) {
+                oe_config_fail(ld, "%s:%zu: %s.prefix: \"%.64s\": %s", ld->file, line, label, v != NULL ? v : "", why);
+                yaml_event_delete(&ev);
+                return -1;
+            }
+            e->prefix = strdup(v);
+            e->prefix_line = line;
+            yaml_event_delete(&ev);
+            if (e->prefix == NULL)
+                return oe_config_fail(ld, "out of memory");
+            /* "/admin/" and "/admin" are the same prefix */
+            for (size_t n = strlen(e->prefix); n > 1 && e->prefix[n - 1] == '/'; n--)
+                e->prefix[n - 1] = '\0';
+            continue;
+        }
+        if ((e->over = calloc(1, sizeof(*e->over))) == NULL) {
+            yaml_event_delete(&ev);
+            return oe_config_fail(ld, "out of memory");
+        }
+        if (ev.type == YAML_SCALAR_EVENT && is_null(&ev)) {
+            yaml_event_delete(&ev);
+            continue;
+        }
+        if (ev.type != YAML_MAPPING_START_EVENT) {
+            oe_config_fail(ld,
+                           "%s:%zu: %s.access: expected a mapping of keys (allow, deny, basic_auth, rate, ...), "
+                           "not %s",
+                           ld->file, line, label, node_kind(&ev));
+            yaml_event_delete(&ev);
+            return -1;
+        }
+        yaml_event_delete(&ev);
+        {
+            char name[112];
+            target t;
+            snprintf(name, sizeof(name), "%s.", label);
+            t = (target){.cfg = e->over, .line = e->line, .site = NULL, .pathe = e, .name = name};
+            if (parse_map(ld, p, &t, "access", depth + 1) != 0)
+                return -1;
+        }
+    }
+    if (e->prefix == NULL)
+        return oe_config_fail(ld, "%s:%zu: %s: no prefix (add prefix: /some/path)", ld->file, e->at, label);
+    return 0;
+}
+
+/* Reads a `paths` list (the key is consumed): a list of {prefix, access} mappings. where is
+ * "" at the top level, "sites[1]." in a site. */
+static int parse_paths(loader *ld, yaml_parser_t *p, paths_src *dst, const char *where, size_t keyline, int depth)
+{
+    yaml_event_t ev;
+    size_t line;
+
+    if (dst->line != 0)
+        return oe_config_fail(ld, "%s:%zu: %spaths: duplicate key (first given on line %zu)", ld->file, keyline, where,
+                              dst->line);
+    if (next_event(ld, p, &ev) != 0)
+        return -1;
+    line = ev.start_mark.line + 1;
+    dst->line = line;
+    if (ev.type != YAML_SEQUENCE_START_EVENT) {
+        oe_config_fail(ld, "%s:%zu: %spaths: expected a list of {prefix: /path, access: {...}}, not %s", ld->file, line,
+                       where, node_kind(&ev));
+        yaml_event_delete(&ev);
+        return -1;
+    }
+    yaml_event_delete(&ev);
+    if ((dst->items = calloc(OE_CONFIG_MAX_PATHS, sizeof(*dst->items))) == NULL)
+        return oe_config_fail(ld, "out of memory");
+    for (;;) {
+        char label[96];
+        path_src *e;
+        if (next_event(ld, p, &ev) != 0)
+            return -1;
+        line = ev.start_mark.line + 1;
+        if (ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            return 0;
+        }
+        snprintf(label, sizeof(label), "%spaths[%zu]", where, dst->count);
+        if (ev.type != YAML_MAPPING_START_EVENT || dst->count == OE_CONFIG_MAX_PATHS) {
+            if (ev.type != YAML_MAPPING_START_EVENT)
+                oe_config_fail(ld, "%s:%zu: %s: expected a mapping {prefix: /path, access: {...}}, not %s", ld->file,
+                               line, label, node_kind(&ev));
+            else
+                oe_config_fail(ld, "%s:%zu: %spaths: too many entries (at most %d)", ld->file, line, where,
+                               OE_CONFIG_MAX_PATHS);
+            yaml_event_delete(&ev);
+            return -1;
+        }
+        yaml_event_delete(&ev);
+        e = &dst->items[dst->count++];
+        e->at = line;
+        if (parse_path_entry(ld, p, e, label, depth + 1) != 0)
+            return -1;
+    }
+}
+
 /* Reads the keys of a mapping under prefix (the MAPPING_START is consumed). */
 static int parse_map(loader *ld, yaml_parser_t *p, const target *t, const char *prefix, int depth)
 {
@@ -369,11 +516,22 @@ static int parse_map(loader *ld, yaml_parser_t *p, const target *t, const char *
         }
         yaml_event_delete(&ev);
 
-        if (t->site == NULL && strcmp(path, "sites") == 0) {
+        if (t->site == NULL && t->pathe == NULL && strcmp(path, "sites") == 0) {
             if (parse_sites(ld, p, line, depth) != 0)
                 return -1;
             continue;
         }
+        if (t->pathe == NULL && strcmp(path, "paths") == 0) {
+            if (parse_paths(ld, p, t->site != NULL ? &t->site->paths : &ld->paths, t->name, line, depth) != 0)
+                return -1;
+            continue;
+        }
+        if (t->pathe != NULL && !is_path_access_key(path) && !oe_config_is_group(path))
+            return oe_config_fail(ld, "%s:%zu: %s%s: %s", ld->file, line, t->name, path,
+                                  oe_config_find_key(path) != NULL
+                                      ? "not a per-path key (set it at the top level)"
+                                      : "unknown key (an access block takes allow, deny, basic_auth, pass_credentials, "
+                                        "rate, websocket_rate, max_connections, max_websockets)");
         if (t->site != NULL) {
             site_key = oe_config_is_site_key(path);
             if (site_key == 2) {

@@ -204,8 +204,8 @@ static char *fmt_ulong(char *p, unsigned long v)
     return p;
 }
 
-pid_t oe_handover_spawn(const char *exe, char *const argv[], const oe_handover_fd_t *fds, size_t n, int *ready_fd,
-                        char *err, size_t errlen)
+pid_t oe_handover_spawn(const char *exe, char *const argv[], const char *extra_env, const oe_handover_fd_t *fds,
+                        size_t n, int *ready_fd, char *err, size_t errlen)
 {
     int p[2];
     if (n > OE_HANDOVER_MAX_FDS) {
@@ -217,7 +217,7 @@ pid_t oe_handover_spawn(const char *exe, char *const argv[], const oe_handover_f
     size_t env_n = 0;
     while (environ[env_n] != NULL)
         env_n++;
-    char **envp = calloc(env_n + 5, sizeof(char *));
+    char **envp = calloc(env_n + 6, sizeof(char *));
     char *names = calloc(n + 1, 33), fdsenv[32], notifyenv[48], pidenv[40];
     int high[OE_HANDOVER_MAX_FDS + 1];
     if (envp == NULL || names == NULL || pipe2(p, O_CLOEXEC) != 0) {
@@ -228,7 +228,8 @@ pid_t oe_handover_spawn(const char *exe, char *const argv[], const oe_handover_f
     }
     size_t k = 0;
     for (size_t i = 0; i < env_n; i++)
-        if (strncmp(environ[i], "LISTEN_", 7) != 0 && strncmp(environ[i], NOTIFY_ENV "=", sizeof(NOTIFY_ENV)) != 0)
+        if (strncmp(environ[i], "LISTEN_", 7) != 0 && strncmp(environ[i], NOTIFY_ENV "=", sizeof(NOTIFY_ENV)) != 0 &&
+            (extra_env == NULL || strncmp(environ[i], extra_env, strcspn(extra_env, "=") + 1) != 0))
             envp[k++] = environ[i];
     char *q = stpcpy(names, "LISTEN_FDNAMES=");
     for (size_t i = 0; i < n; i++)
@@ -240,6 +241,8 @@ pid_t oe_handover_spawn(const char *exe, char *const argv[], const oe_handover_f
     envp[k++] = fdsenv;
     envp[k++] = notifyenv;
     envp[k++] = pidenv;
+    if (extra_env != NULL)
+        envp[k++] = (char *)extra_env;
     envp[k] = NULL;
 
     pid_t pid = fork();

@@ -48,11 +48,12 @@ typedef struct oe_handover_fd {
 } oe_handover_fd_t;
 
 /*
- * Starts exe with argv, handing it fds (they stay open here too). *ready_fd gets the read
- * end of the readiness pipe. Returns the child's pid, or -1 with a message.
+ * Starts exe with argv and this environment (plus extra_env, one "NAME=value", when not
+ * NULL), handing it fds (they stay open here too). *ready_fd gets the read end of the
+ * readiness pipe. Returns the child's pid, or -1 with a message.
  */
-pid_t oe_handover_spawn(const char *exe, char *const argv[], const oe_handover_fd_t *fds, size_t n, int *ready_fd,
-                        char *err, size_t errlen);
+pid_t oe_handover_spawn(const char *exe, char *const argv[], const char *extra_env, const oe_handover_fd_t *fds,
+                        size_t n, int *ready_fd, char *err, size_t errlen);
 
 /* Waits up to timeout_ms for the new process to say it serves. 0 when it did; -1 with a
  * message when it exited, closed the pipe or took too long. */

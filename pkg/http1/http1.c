@@ -36,6 +36,7 @@ typedef struct conn {
     } body;
     unsigned client_eof : 1; /* the client closed its side while we were busy */
     unsigned sent_head : 1;
+    unsigned fresh : 1;       /* accepted, no byte of a first request yet (see oe_http1_fresh) */
     unsigned no_body_out : 1; /* HEAD, 1xx, 204, 304: the response has no body */
     uint64_t req_index;
     struct {
@@ -48,6 +49,15 @@ typedef struct conn {
 
 static __thread h2o_linklist_t thread_conns;
 static __thread size_t thread_count;
+static uint64_t fresh_total; /* all workers: connections whose first request has not begun */
+
+static void not_fresh(conn_t *c)
+{
+    if (c->fresh) {
+        c->fresh = 0;
+        __atomic_sub_fetch(&fresh_total, 1, __ATOMIC_RELAXED);
+    }
+}
 
 static void on_read(h2o_socket_t *sock, const char *err);
 static void handle_head(conn_t *c);
@@ -85,6 +95,7 @@ static void init_request(conn_t *c, int reinit)
 static void close_conn(conn_t *c)
 {
     set_timeout(c, NULL);
+    not_fresh(c);
     h2o_linklist_unlink(&c->link);
     thread_count--;
     h2o_dispose_request(&c->req); /* stops a generator still running, runs the loggers */
@@ -197,6 +208,7 @@ static void handle_head(conn_t *c)
     h2o_req_t *req = &c->req;
     if (in->size == 0)
         return;
+    not_fresh(c);
     if (req->timestamps.request_begin_at.tv_sec == 0)
         req->timestamps.request_begin_at = *h2o_get_timestamp(c->super.ctx, NULL, NULL);
 
@@ -673,6 +685,8 @@ void oe_http1_accept(h2o_accept_ctx_t *ctx, h2o_socket_t *sock, struct timeval c
     conn_t *c = (void *)h2o_create_connection(sizeof(*c), ctx->ctx, ctx->hosts, connected_at, &callbacks);
     memset((char *)c + sizeof(c->super), 0, offsetof(conn_t, req) - sizeof(c->super));
     c->sock = sock;
+    c->fresh = 1;
+    __atomic_add_fetch(&fresh_total, 1, __ATOMIC_RELAXED);
     c->timeout.cb = on_timeout;
     sock->data = c;
     if (thread_conns.next == NULL)
@@ -694,11 +708,19 @@ void oe_http1_shutdown(h2o_context_t *ctx)
     for (h2o_linklist_t *l = thread_conns.next, *next; l != &thread_conns; l = next) {
         next = l->next;
         conn_t *c = H2O_STRUCT_FROM_MEMBER(conn_t, link, l);
+        if (c->fresh)
+            continue; /* just accepted: its first request is answered (with "connection: close"), as a
+                       * client may send it on a connection it has only just opened */
         if (c->state == ST_HEAD && c->sock->input->size == 0)
             close_conn(c); /* idle keep-alive */
         else if (!c->sent_head)
             c->req.http1_is_persistent = 0; /* its response says "connection: close" */
     }
+}
+
+uint64_t oe_http1_fresh(void)
+{
+    return __atomic_load_n(&fresh_total, __ATOMIC_RELAXED);
 }
 
 size_t oe_http1_count(void)

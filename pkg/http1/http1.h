@@ -47,8 +47,13 @@ typedef void (*oe_http1_upgrade_cb)(void *data, h2o_socket_t *sock);
 void oe_http1_upgrade(h2o_req_t *req, oe_http1_upgrade_cb cb, void *data);
 
 /* Graceful shutdown on the calling worker's loop: idle keep-alive connections are closed
- * now, busy ones after their current response (which says "connection: close"). */
+ * now, busy ones after their current response (which says "connection: close"), and ones
+ * just accepted after their first response (or their request timeout). */
 void oe_http1_shutdown(h2o_context_t *ctx);
+
+/* Connections (all workers) accepted whose first request has not begun: a drain waits for
+ * them, as a client that has just connected sends its request next. */
+uint64_t oe_http1_fresh(void);
 
 /* Open HTTP/1 connections on the calling worker's loop. */
 size_t oe_http1_count(void);

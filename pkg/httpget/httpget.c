@@ -265,15 +265,21 @@ int oe_httpget(const oe_httpget_req_t *req, char *buf, size_t cap, oe_httpget_re
         snprintf(err, errlen, "bad User-Agent");
         return OE_HTTPGET_E_ARG;
     }
+    if (req->authorization != NULL && (!agent_ok(req->authorization) || strlen(req->authorization) > 1024)) {
+        snprintf(err, errlen, "bad Authorization value");
+        return OE_HTTPGET_E_ARG;
+    }
 
     char request[2048];
     int v6 = strchr(req->host, ':') != NULL;
     int reqlen = snprintf(request, sizeof(request),
-                          "GET %s HTTP/1.%c\r\nHost: %s%s%s:%u\r\n%s%s%sAccept: */*\r\n"
+                          "%s %s HTTP/1.%c\r\nHost: %s%s%s:%u\r\n%s%s%s%s%s%sAccept: */*\r\n%s"
                           "Connection: close\r\n\r\n",
-                          req->path, req->http10 ? '0' : '1', v6 ? "[" : "", req->host, v6 ? "]" : "",
-                          (unsigned)req->port, req->user_agent ? "User-Agent: " : "",
-                          req->user_agent ? req->user_agent : "", req->user_agent ? "\r\n" : "");
+                          req->post ? "POST" : "GET", req->path, req->http10 ? '0' : '1', v6 ? "[" : "", req->host,
+                          v6 ? "]" : "", (unsigned)req->port, req->user_agent ? "User-Agent: " : "",
+                          req->user_agent ? req->user_agent : "", req->user_agent ? "\r\n" : "",
+                          req->authorization ? "Authorization: " : "", req->authorization ? req->authorization : "",
+                          req->authorization ? "\r\n" : "", req->post ? "Content-Length: 0\r\n" : "");
     if (reqlen < 0 || (size_t)reqlen >= sizeof(request)) {
         snprintf(err, errlen, "path too long");
         return OE_HTTPGET_E_ARG;

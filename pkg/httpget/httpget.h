@@ -1,5 +1,5 @@
 /*
- * httpget — one plain-HTTP GET over a blocking-style socket with hard deadlines, for the
+ * httpget — one plain-HTTP GET (or empty POST) over a blocking-style socket with hard deadlines, for the
  * two small clients that need no more: the upstream health prober (proxy/health.c, on its
  * own thread) and the `ott-edge healthcheck` subcommand (admin/healthcheck.c).
  *
@@ -22,6 +22,8 @@ typedef struct oe_httpget_req {
     uint16_t port;               /* also the Host header's port */
     const char *path;            /* origin-form: starts with '/', no spaces or controls */
     const char *user_agent;      /* NULL: no User-Agent header */
+    const char *authorization;   /* NULL: no Authorization header; else its value ("Bearer ...") */
+    int post;                    /* POST with an empty body instead of GET */
     int http10;                  /* send HTTP/1.0, else HTTP/1.1 */
     int head_only;               /* stop reading once the header block is complete */
     unsigned timeout_ms;         /* the whole exchange */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "access/access.h"
 #include "http1/http1.h"
 #include "log/log.h"
 #include "loop/loop.h"
@@ -456,6 +457,7 @@ typedef struct {
     uint64_t idle_ms;
     oe_upstream_server_t *srv;
     oe_proxy_gen_t *gen;
+    void *access; /* oe_access_ws_open's ticket */
 } ws_handover_t;
 
 static void on_tunnel_closed(void *data)
@@ -463,6 +465,7 @@ static void on_tunnel_closed(void *data)
     ws_handover_t *w = data;
     oe_upstream_websockets(w->srv, -1);
     oe_proxy_gen_release(w->gen);
+    oe_access_ws_closed(w->access);
     free(w);
 }
 
@@ -511,7 +514,8 @@ static void upgrade(exchange_t *x)
                          .ctx = req->conn->ctx,
                          .idle_ms = x->target->websocket_idle_ms,
                          .srv = x->srv,
-                         .gen = x->target->gen};
+                         .gen = x->target->gen,
+                         .access = oe_access_ws_open(req)};
     oe_upstream_websockets(x->srv, 1);
     oe_proxy_gen_hold(w->gen); /* a reload leaves this WebSocket on its configuration */
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_UPGRADE, NULL, H2O_STRLIT("websocket"));

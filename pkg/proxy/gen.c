@@ -112,6 +112,8 @@ void oe_proxy_gen_hold(oe_proxy_gen_t *g)
 
 void oe_proxy_gen_release(oe_proxy_gen_t *g)
 {
+    if (g == NULL)
+        return;
     int w = oe_metrics_thread_index();
     if (w >= 0)
         __atomic_store_n(&g->refs[w], __atomic_load_n(&g->refs[w], __ATOMIC_RELAXED) - 1, __ATOMIC_RELEASE);

@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <sys/time.h>
 
+#include "access/access.h"
 #include "cache/cache.h"
 #include "compress/compress.h"
 #include "log/log.h"
@@ -277,6 +278,8 @@ static int setup_site(site_rt_t *rt, h2o_globalconf_t *gc, h2o_pathconf_t *route
         rt->real_ip_header = h2o_iovec_init(lc, n);
     }
     add_handler(rt, on_req);
+    if (oe_access_register(&rt->pathconf, cfg, site, err, errlen) != 0) /* after on_req (x-real-ip), before the cache */
+        return -1;
     /* cache before compress: libh2o runs filters in reverse registration order (cache.h) */
     if (site->cache_enabled && oe_cache_register(&rt->pathconf, cfg, err, errlen) != 0)
         return -1;

@@ -49,7 +49,7 @@ uint64_t oe_proxy_gen_number(const oe_proxy_gen_t *g);
 h2o_pathconf_t *oe_proxy_gen_site_path(oe_proxy_gen_t *g, size_t i);
 oe_proxy_gen_t *oe_proxy_gen_of_path(h2o_pathconf_t *site_path);
 void oe_proxy_gen_hold(oe_proxy_gen_t *g);
-void oe_proxy_gen_release(oe_proxy_gen_t *g);
+void oe_proxy_gen_release(oe_proxy_gen_t *g); /* NULL is accepted */
 /* Frees the retired generations nothing holds any more, once turned_after(retired_at_ms)
  * says every worker has turned its loop since. Main thread. Returns how many are left. */
 size_t oe_proxy_gen_collect(uint64_t (*turned_after)(uint64_t ms));

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "access/access.h"
 #include "h2o_compat.h"
 #include "handover/handover.h"
 #include "http1/http1.h"
@@ -71,6 +72,7 @@ typedef struct conn_rec {
     char *sni;             /* the TLS server name (kept only when there are several sites) */
     int sni_site;          /* the site it names in generation sni_gen; -1: none */
     uint64_t sni_gen;
+    uint32_t access; /* oe_access_conn_open's ticket */
     unsigned in_handshake : 1;
     unsigned websocket : 1;
     unsigned cut : 1;
@@ -318,7 +320,8 @@ static void cut_abusive(conn_rec_t *rec, const char *why)
     shutdown(h2o_socket_get_fd(rec->sock), SHUT_RDWR);
     oe_metrics_inc(&oe_metrics_self()->abuse_closed, 1);
     /* a trusted proxy in front carries everybody's traffic: cut, but never block it */
-    const oe_config_t *cfg = rec->w->srv->cfg;
+    oe_proxy_gen_t *gen = oe_proxy_gen_current(); /* the trust rules in service (a reload may change them) */
+    const oe_config_t *cfg = gen != NULL ? oe_proxy_gen_config(gen) : rec->w->srv->cfg;
     int trusted = sl != 0 && oe_cidr_match(cfg->proxy.trusted_proxies, cfg->proxy.trusted_proxies_count, (void *)&ss);
     int blocked = sl != 0 && !trusted && oe_abuse_strike((void *)&ss, oe_now_ms());
     snprintf(headers, sizeof(headers), "%u", rec->h2guard->headers);
@@ -387,6 +390,7 @@ static void on_sock_close(void *data)
     if (rec->websocket)
         oe_metrics_inc(&m->ws_closed, 1);
     oe_metrics_inc(&m->conns_closed, 1);
+    oe_access_conn_close(rec->access);
     free(rec);
 }
 
@@ -431,8 +435,10 @@ static conn_rec_t *track(worker_t *w, h2o_socket_t *sock)
         return NULL;
     }
     conn_rec_t *rec = calloc(1, sizeof(*rec));
-    if (rec == NULL)
+    if (rec == NULL || oe_access_conn_open(sock, &rec->access) != 0) { /* access.max_connections */
+        free(rec);
         return NULL;
+    }
     rec->w = w;
     rec->sock = sock;
     rec->sni_site = -1;
@@ -593,6 +599,9 @@ int oe_server_reload(oe_server_t *srv, oe_config_t *cfg, char *err, size_t errle
     oe_proxy_gen_t *gen = oe_proxy_gen_build(&srv->gc, srv->router, cfg, decorate_site_path, NULL, err, errlen);
     if (gen == NULL)
         return -1;
+    if (oe_access_init(cfg, err, errlen) != 0) /* what the accept path checks (out of memory only) */
+        oe_log(OE_LOG_WARN, "reload_access_failed", "error", err, "msg",
+               "new connections are still counted by the previous access.max_connections", NULL);
     oe_tcp_keepalive_t ka = oe_config_tcp_keepalive(cfg);
     for (unsigned i = 0; i < srv->nworkers; i++)
         for (int l = 0; l < 2; l++)
@@ -664,7 +673,7 @@ uint64_t oe_server_busy(oe_server_t *srv, int count_websockets)
             busy += oe_metrics_get(&m->ws_opened) - oe_metrics_get(&m->ws_closed);
         busy += oe_metrics_get(&m->handshakes_started) - oe_metrics_get(&m->handshakes_done);
     }
-    return busy;
+    return busy + oe_http1_fresh();
 }
 
 void oe_server_stop(oe_server_t *srv)

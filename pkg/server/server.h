@@ -51,7 +51,8 @@ void oe_server_stop_accepting(oe_server_t *srv);
 void oe_server_close_websockets(oe_server_t *srv);
 /* Open WebSockets (all workers). */
 uint64_t oe_server_websockets(oe_server_t *srv);
-/* Work still under way: in-flight requests + handshakes (+ open WebSockets when
+/* Work still under way: in-flight requests + handshakes + HTTP/1 connections whose first
+ * request has not come yet (+ open WebSockets when
  * count_websockets). */
 uint64_t oe_server_busy(oe_server_t *srv, int count_websockets);
 /* Stops the loops (open connections are closed) and joins the threads. */

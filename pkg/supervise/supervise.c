@@ -28,10 +28,15 @@
 
 extern char **environ;
 
-/* The supervised child's exit, once reaped (by reap() or stop(), from any thread). */
+/* The watched children (the supervised command, ott-edge processes started by an upgrade)
+ * and their exit once reaped (by reap() or stop(), from any thread). A slot is reused once
+ * its child has been reaped and another is watched. */
+#define WATCH_MAX 16
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pid_t done_pid = -1;
-static int done_status;
+static struct {
+    pid_t pid; /* 0: free */
+    int done, status;
+} watched[WATCH_MAX];
 
 /* Bounds one reaping pass; a pass stops earlier as soon as nothing is left to reap. */
 #define REAP_MAX_PER_CALL 4096
@@ -55,11 +60,36 @@ static void sleep_ms(unsigned ms)
 /* Whether the child has been reaped already; copies its status. Caller holds lock. */
 static int is_done_locked(pid_t child, int *status)
 {
-    if (child <= 0 || done_pid != child)
-        return 0;
-    if (status != NULL)
-        *status = done_status;
-    return 1;
+    for (size_t i = 0; child > 0 && i < WATCH_MAX; i++)
+        if (watched[i].pid == child && watched[i].done) {
+            if (status != NULL)
+                *status = watched[i].status;
+            return 1;
+        }
+    return 0;
+}
+
+/* Caller holds lock. Prefers a free slot, else the oldest reaped one. */
+static void watch_locked(pid_t pid)
+{
+    size_t k = WATCH_MAX;
+    for (size_t i = 0; i < WATCH_MAX && k == WATCH_MAX; i++)
+        if (watched[i].pid == 0 || watched[i].pid == pid)
+            k = i;
+    for (size_t i = 0; i < WATCH_MAX && k == WATCH_MAX; i++)
+        if (watched[i].done)
+            k = i;
+    if (k < WATCH_MAX)
+        watched[k].pid = pid, watched[k].done = 0, watched[k].status = 0;
+}
+
+void oe_supervise_watch(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    pthread_mutex_lock(&lock);
+    watch_locked(pid);
+    pthread_mutex_unlock(&lock);
 }
 
 pid_t oe_supervise_spawn(char *const argv[], char *err, size_t errlen)
@@ -99,9 +129,7 @@ pid_t oe_supervise_spawn(char *const argv[], char *err, size_t errlen)
         return -1;
     }
 
-    pthread_mutex_lock(&lock);
-    done_pid = -1;
-    pthread_mutex_unlock(&lock);
+    oe_supervise_watch(pid);
     return pid;
 }
 
@@ -115,10 +143,9 @@ int oe_supervise_reap(pid_t child, int *status)
             continue;
         if (pid <= 0) /* 0: children left but none exited; -1/ECHILD: no children */
             break;
-        if (pid == child) {
-            done_pid = pid;
-            done_status = decode_status(wstatus);
-        }
+        for (size_t k = 0; k < WATCH_MAX; k++)
+            if (watched[k].pid == pid && !watched[k].done)
+                watched[k].done = 1, watched[k].status = decode_status(wstatus);
     }
     int done = is_done_locked(child, status);
     pthread_mutex_unlock(&lock);

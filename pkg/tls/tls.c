@@ -317,64 +317,91 @@ static void cert_info(X509 *x, oe_tls_info_t *out)
     GENERAL_NAMES_free(sans);
 }
 
-/* Builds a certificate context from a key and a chain (leaf first) and swaps it in as the
- * site's (NULL: the primary). */
-static int swap_in(const char *site, EVP_PKEY *key, STACK_OF(X509) * chain, int fallback, char *err, size_t errlen)
+struct oe_tls_cert {
+    SSL_CTX *ctx;
+    oe_tls_info_t info;
+};
+
+/* Builds a certificate context from a key and a chain (leaf first); nothing is served yet. */
+static oe_tls_cert_t *build(EVP_PKEY *key, STACK_OF(X509) * chain, int fallback, char *err, size_t errlen)
 {
     if (sk_X509_num(chain) < 1) {
         snprintf(err, errlen, "tls: no certificate found in the PEM data");
-        return -1;
+        return NULL;
     }
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    oe_tls_cert_t *c = calloc(1, sizeof(*c));
+    SSL_CTX *ctx = c != NULL ? SSL_CTX_new(TLS_server_method()) : NULL;
     if (ctx == NULL || apply_common(ctx) != 0) {
         set_err(err, errlen, "tls: cannot create a certificate context");
         SSL_CTX_free(ctx);
-        return -1;
+        free(c);
+        return NULL;
     }
+    c->ctx = ctx;
     X509 *leaf = sk_X509_value(chain, 0);
     if (SSL_CTX_use_certificate(ctx, leaf) != 1) {
         set_err(err, errlen, "tls: certificate rejected");
-        SSL_CTX_free(ctx);
-        return -1;
+        oe_tls_cert_free(c);
+        return NULL;
     }
     for (int i = 1; i < sk_X509_num(chain); i++) {
         if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i)) != 1) {
             set_err(err, errlen, "tls: intermediate certificate rejected");
-            SSL_CTX_free(ctx);
-            return -1;
+            oe_tls_cert_free(c);
+            return NULL;
         }
     }
     if (SSL_CTX_use_PrivateKey(ctx, key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
         set_err(err, errlen, "tls: the private key does not match the certificate");
-        SSL_CTX_free(ctx);
-        return -1;
+        oe_tls_cert_free(c);
+        return NULL;
     }
-    oe_tls_info_t info;
-    cert_info(leaf, &info);
-    info.loaded = 1;
-    info.fallback = fallback;
+    cert_info(leaf, &c->info);
+    c->info.loaded = 1;
+    c->info.fallback = fallback;
+    return c;
+}
 
+void oe_tls_cert_free(oe_tls_cert_t *c)
+{
+    if (c == NULL)
+        return;
+    SSL_CTX_free(c->ctx);
+    free(c);
+}
+
+int oe_tls_cert_install(const char *site, oe_tls_cert_t *c, char *err, size_t errlen)
+{
     char name[OE_CONFIG_SITE_NAME_MAX + 1];
+    oe_tls_info_t info = c->info;
     pthread_mutex_lock(&live_lock);
     long i = find_slot(site);
     SSL_CTX *old = NULL;
     if (i >= 0) {
         old = slots[i].ctx;
-        slots[i].ctx = ctx;
+        slots[i].ctx = c->ctx;
         info.generation = ++swaps;
         slots[i].info = info;
         snprintf(name, sizeof(name), "%s", slots[i].name);
+        c->ctx = NULL;
     }
     pthread_mutex_unlock(&live_lock);
+    oe_tls_cert_free(c);
     if (i < 0) {
-        SSL_CTX_free(ctx);
         snprintf(err, errlen, "tls: no site is named \"%.64s\"", site != NULL ? site : "");
         return -1;
     }
     SSL_CTX_free(old); /* handshakes that picked it hold their own reference */
     oe_log(OE_LOG_INFO, "certificate_loaded", "subject", info.subject, "names", info.names, "issuer", info.issuer,
-           "serial", info.serial, "fallback", fallback ? "true" : "false", name[0] ? "site" : NULL, name, NULL);
+           "serial", info.serial, "fallback", info.fallback ? "true" : "false", name[0] ? "site" : NULL, name, NULL);
     return 0;
+}
+
+/* Builds a certificate context and swaps it in as the site's (NULL: the primary). */
+static int swap_in(const char *site, EVP_PKEY *key, STACK_OF(X509) * chain, int fallback, char *err, size_t errlen)
+{
+    oe_tls_cert_t *c = build(key, chain, fallback, err, errlen);
+    return c != NULL ? oe_tls_cert_install(site, c, err, errlen) : -1;
 }
 
 static STACK_OF(X509) * read_chain(BIO *bio)
@@ -411,6 +438,36 @@ static int load_pem(const char *site, BIO *cbio, BIO *kbio, const char *what, ch
 int oe_tls_load_files(const char *cert_file, const char *key_file, char *err, size_t errlen)
 {
     return oe_tls_load_files_for(NULL, cert_file, key_file, err, errlen);
+}
+
+oe_tls_cert_t *oe_tls_cert_from_files(const char *cert_file, const char *key_file, char *err, size_t errlen)
+{
+    BIO *c = BIO_new_file(cert_file, "r"), *k = BIO_new_file(key_file, "r");
+    oe_tls_cert_t *cert = NULL;
+    if (c == NULL) {
+        snprintf(err, errlen, "tls.cert_file: cannot read %s", cert_file);
+    } else if (k == NULL) {
+        snprintf(err, errlen, "tls.key_file: cannot read %s", key_file);
+    } else {
+        STACK_OF(X509) *chain = read_chain(c);
+        EVP_PKEY *key = PEM_read_bio_PrivateKey(k, NULL, NULL, NULL);
+        char e[384] = "";
+        if (chain == NULL || sk_X509_num(chain) == 0) {
+            snprintf(err, errlen, "tls.cert_file: %s: no PEM certificate found", cert_file);
+        } else if (key == NULL) {
+            set_err(e, sizeof(e), "no usable PEM private key found");
+            snprintf(err, errlen, "tls.key_file: %s: %s", key_file, e);
+        } else if ((cert = build(key, chain, 0, e, sizeof(e))) == NULL) {
+            /* "tls.cert_file: /etc/a.pem: the private key does not match the certificate" */
+            snprintf(err, errlen, "tls.cert_file: %s: %s", cert_file, strncmp(e, "tls: ", 5) == 0 ? e + 5 : e);
+        }
+        sk_X509_pop_free(chain, X509_free);
+        EVP_PKEY_free(key);
+    }
+    ERR_clear_error();
+    BIO_free(c);
+    BIO_free(k);
+    return cert;
 }
 
 int oe_tls_load_files_for(const char *site, const char *cert_file, const char *key_file, char *err, size_t errlen)

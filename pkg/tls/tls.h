@@ -58,6 +58,14 @@ void oe_tls_set_sni_observer(oe_tls_sni_cb cb);
  * next call or oe_tls_shutdown(). Returns 0, or -1 with a message. */
 int oe_tls_set_sites(const oe_config_t *cfg, char *err, size_t errlen);
 
+/* A certificate read and checked (chain, key, the key matching the leaf) but not served yet:
+ * a configuration reload prepares every file before it changes anything. */
+typedef struct oe_tls_cert oe_tls_cert_t;
+oe_tls_cert_t *oe_tls_cert_from_files(const char *cert_file, const char *key_file, char *err, size_t errlen);
+/* Serves c as the site's certificate (c is consumed, also on failure). */
+int oe_tls_cert_install(const char *site, oe_tls_cert_t *c, char *err, size_t errlen);
+void oe_tls_cert_free(oe_tls_cert_t *c);
+
 /* Per-site forms of the functions below; site NULL means the primary certificate. They
  * fail with a message naming the site when it is unknown. */
 int oe_tls_load_files_for(const char *site, const char *cert_file, const char *key_file, char *err, size_t errlen);

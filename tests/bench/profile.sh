@@ -8,7 +8,9 @@
 # Prints "ott-edge: I instructions per request (N requests, K connections)" and the top
 # functions by inclusive and self cost (callgrind_annotate). Compare two binaries by
 # running it twice (--bin). PROFILE_KEEP=FILE keeps the callgrind output (for
-# callgrind_annotate --tree=caller). Loopback only; stops only what it started.
+# callgrind_annotate --tree=caller). PROFILE_CONFIG_EXTRA=FILE appends FILE to ott-edge's
+# config (e.g. an access block: tests/bench/access-cost.sh --profile). Loopback only; stops
+# only what it started.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -75,6 +77,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
     -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 render "$here/peers/ott-edge.yaml" "$work/edge.yaml" UPSTREAM_PORT=$up DIR="$work" PORT=$edge ADMIN_PORT=$admin \
     CERT="$work/cert.pem" KEY="$work/key.pem"
+[ -n "${PROFILE_CONFIG_EXTRA:-}" ] && cat "$PROFILE_CONFIG_EXTRA" >>"$work/edge.yaml"
 valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" --dump-instr=no "$bin" --config "$work/edge.yaml" \
     >"$work/edge.log" 2>&1 &
 vg=$!

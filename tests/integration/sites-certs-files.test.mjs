@@ -94,7 +94,7 @@ describe('certificate files per site', () => {
         }
     });
 
-    it('SIGHUP re-reads each site\'s files: one site changes, the other keeps its own; open connections survive', { timeout: T }, async () => {
+    it('SIGHUP re-reads each site\'s files: one site changes, the other keeps its own; a broken file changes nothing; open connections survive', { timeout: T }, async () => {
         const session = await h2Connect(edge.httpsPort, { servername: 'a.files.test' });
         try {
             assert.equal((await h2Request(session, '/api/status', { headers: { ':authority': 'a.files.test' } })).status, 200);
@@ -102,17 +102,21 @@ describe('certificate files per site', () => {
             atomicCopy(A2.keyFile, live.a.key);
             const n = edge.logs.length;
             edge.kill('SIGHUP');
-            await waitFor(() => edge.logs.slice(n).some((l) => /reloaded .*site=a\b/.test(l)) && edge.logs.slice(n).some((l) => /reloaded .*site=b\b/.test(l)), 5000, 'both sites reloaded');
+            await waitFor(() => edge.logs.slice(n).some((l) => /certificate_loaded .*site=a\b/.test(l)) && edge.logs.slice(n).some((l) => /certificate_loaded .*site=b\b/.test(l)) && edge.logs.slice(n).some((l) => /reloaded generation=2 /.test(l)), 5000, 'both sites reloaded');
             assert.equal(await serial('a.files.test'), A2.serial, 'site a serves its new file');
             assert.equal(await serial('b.files.test'), B.serial, 'site b keeps its certificate');
             assert.equal((await h2Request(session, '/api/status', { headers: { ':authority': 'a.files.test' } })).status, 200, 'the HTTP/2 connection opened before the reload');
             assert.ok(!session.closed && !session.destroyed);
 
-            // a broken file for one site: that site keeps its certificate, the other still reloads
+            // a broken file for one site: the reload is refused as a whole (a reload applies a
+            // configuration completely or not at all), the message names the site's key, and
+            // both sites keep the certificates they had
             writeFileSync(live.a.cert, '-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n');
             const m = edge.logs.length;
             edge.kill('SIGHUP');
-            await waitFor(() => edge.logs.slice(m).some((l) => /reload_failed .*site=a\b/.test(l)) && edge.logs.slice(m).some((l) => /reloaded .*site=b\b/.test(l)), 5000, 'a failed, b reloaded');
+            const failed = await waitFor(() => edge.logs.slice(m).find((l) => /reload_failed /.test(l)), 5000, 'the reload refused');
+            assert.match(failed, /sites\[0\]\.tls\.cert_file/);
+            assert.ok(!edge.logs.slice(m).some((l) => /certificate_loaded /.test(l)), 'no certificate was swapped');
             assert.equal(await serial('a.files.test'), A2.serial, 'site a keeps the certificate it had');
             assert.equal(await serial('b.files.test'), B.serial);
             assert.equal((await adminGet(edge, '/livez')).status, 200);

@@ -13,7 +13,7 @@
 // Stable API (other test files depend on it; add, do not change):
 //   slow, sleep(ms), waitFor(fn, timeoutMs, what), freePort(), tmpDir(), toYaml(obj)
 //   startUpstream({port, env, verbose}) -> {port, url, pid, proc, stop(), kill(sig)}
-//   startEdge({config, env, args, expectExit, configText, waitReady, timeoutMs, noConfigFile})
+//   startEdge({config, env, args, expectExit, configText, waitReady, timeoutMs, noConfigFile, bin})
 //       -> {httpsPort, httpPort, adminPort, pid, proc, logs, stderr(), waitForLog(re, ms),
 //           appLogs(), kill(sig), waitExit(ms) -> {code, signal}, stop(), configPath, dir, url, exited}
 //       with expectExit: resolves to {code, signal, logs, stderr, stdout} once it exits.
@@ -130,16 +130,29 @@ function withTimeout(promise, ms, what) {
     ]).finally(() => clearTimeout(t));
 }
 
-export function freePort() {
-    return new Promise((resolve, reject) => {
+// A free port, picked at random below the kernel's ephemeral range (32768-60999 here): a
+// port the kernel handed us for a moment (listen on 0) is the next one it hands to some
+// outgoing connection, so a test that binds it a few milliseconds later could find it taken
+// by any other test running in parallel. Never the same port twice in one process; the
+// fixed ranges (pebble 5600-5699, 14000-15049) are below 20000, and 27000-27999 is left
+// to the benchmark scripts (tests/bench/*.sh).
+const portsGiven = new Set();
+function canBind(port) {
+    return new Promise((resolve) => {
         const srv = net.createServer();
         srv.unref();
-        srv.on('error', reject);
-        srv.listen(0, '127.0.0.1', () => {
-            const { port } = srv.address();
-            srv.close(() => resolve(port));
-        });
+        srv.once('error', () => resolve(false));
+        srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
     });
+}
+export async function freePort() {
+    for (let i = 0; i < 500; i++) {
+        const port = 20000 + Math.floor(Math.random() * 12000);
+        if (portsGiven.has(port) || (port >= 27000 && port < 28000)) continue; // the benchmarks' ports
+        portsGiven.add(port);
+        if (await canBind(port)) return port;
+    }
+    throw new Error('freePort: no free port found in 20000-31999');
 }
 
 export function tmpDir(prefix = 'ott-edge-test-') {
@@ -302,6 +315,7 @@ export async function startEdge({
     waitReady = false,
     timeoutMs = 10000,
     noConfigFile = false,
+    bin = EDGE_BIN,
 } = {}) {
     const dir = tmpDir('ott-edge-run-');
     const [httpsPort, httpPort, adminPort] = [await freePort(), await freePort(), await freePort()];
@@ -321,9 +335,9 @@ export async function startEdge({
     };
     const configPath = path.join(dir, 'config.yaml');
     writeFileSync(configPath, configText !== undefined ? configText : toYaml(cfg));
-    if (!existsSync(EDGE_BIN)) throw new Error(`ott-edge binary not found at ${EDGE_BIN} (set OTT_EDGE_BIN)`);
+    if (!existsSync(bin)) throw new Error(`ott-edge binary not found at ${bin} (set OTT_EDGE_BIN)`);
     const argv = noConfigFile ? [...args] : ['--config', configPath, ...args];
-    const proc = track(spawn(EDGE_BIN, argv, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'], cwd: dir }));
+    const proc = track(spawn(bin, argv, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'], cwd: dir }));
     const logs = [];
     const out = [];
     lineCollector(proc.stderr, logs, '[edge] ', (line) => {

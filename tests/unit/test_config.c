@@ -1355,6 +1355,7 @@ static const char *const all_keys[] = {
     "log.level",
     "shutdown.delay",
     "shutdown.grace",
+    "shutdown.upgrade_grace",
     "compress.enabled",
     "compress.types",
     "compress.min_size",
@@ -1382,6 +1383,21 @@ static const char *const all_keys[] = {
     "acme.dns.exec.command",
     "acme.dns.resolvers",
     "acme.dns_propagation_timeout",
+    "access.allow",
+    "access.deny",
+    "access.basic_auth",
+    "access.pass_credentials",
+    "access.rate.requests",
+    "access.rate.per",
+    "access.rate.burst",
+    "access.websocket_rate.requests",
+    "access.websocket_rate.per",
+    "access.websocket_rate.burst",
+    "access.max_connections",
+    "access.max_websockets",
+    "access.ipv6_prefix",
+    "admin.allow",
+    "admin.token_file",
     "cluster.redis",
     "cluster.key_prefix",
     "cluster.lock_ttl",
@@ -1410,6 +1426,19 @@ static const char *const site_keys[] = {
     "proxy.health_fall",
     "cache.enabled",
     "compress.enabled",
+    "access.allow",
+    "access.deny",
+    "access.basic_auth",
+    "access.pass_credentials",
+    "access.rate.requests",
+    "access.rate.per",
+    "access.rate.burst",
+    "access.websocket_rate.requests",
+    "access.websocket_rate.per",
+    "access.websocket_rate.burst",
+    "access.max_connections",
+    "access.max_websockets",
+    "paths",
 };
 
 static void env_of(const char *key, char *buf, size_t len)
@@ -1488,6 +1517,198 @@ static void test_print(void)
     oe_config_free(cfg);
 }
 
+/* ---- access and paths ------------------------------------------------------------------- */
+
+static int has(const char *hay, const char *needle)
+{
+    return hay != NULL && strstr(hay, needle) != NULL;
+}
+
+static void test_access(void)
+{
+    char err[OE_CONFIG_ERR_MAX];
+    oe_config_t *cfg, *again;
+    char *out, *out2;
+
+    /* top level: the one site takes the block; the paths are resolved against it */
+    cfg = load("upstream: http://127.0.0.1:8080\n"
+               "access:\n"
+               "  allow: [10.0.0.0/8, \"2001:db8::/32\"]\n"
+               "  deny: [10.9.0.0/16]\n"
+               "  rate: {requests: 10, per: 2s, burst: 20}\n"
+               "  max_connections: 50\n"
+               "  ipv6_prefix: 56\n"
+               "paths:\n"
+               "  - prefix: /Admin/\n"
+               "    access: {basic_auth: /etc/ott-edge/htpasswd, pass_credentials: true}\n"
+               "  - prefix: /api/room/create\n"
+               "    access:\n"
+               "      rate: {requests: 3, per: 1m}\n"
+               "admin: {allow: [127.0.0.1], token_file: /run/token}\n",
+               NULL, err);
+    CHECK(cfg != NULL, "access config loads: %s", err);
+    if (cfg != NULL) {
+        const oe_site_t *s = &cfg->sites[0];
+        CHECK(cfg->access.allow_count == 2 && cfg->access.deny_count == 1, "allow/deny parsed");
+        CHECK(cfg->access.rate.requests == 10 && cfg->access.rate.per_ms == 2000 && cfg->access.rate.burst == 20,
+              "rate parsed");
+        CHECK(cfg->access.websocket_rate.requests == 0 && cfg->access.websocket_rate.per_ms == 1000,
+              "websocket_rate defaults");
+        CHECK(cfg->access_ipv6_prefix == 56 && cfg->access.max_connections == 50, "ipv6_prefix, max_connections");
+        CHECK(cfg->admin.allow_count == 1 && cfg->admin.token_file && strcmp(cfg->admin.token_file, "/run/token") == 0,
+              "admin keys");
+        CHECK(s->access.allow_count == 2 && s->access.rate.requests == 10, "the one site has the top-level block");
+        CHECK(s->paths_count == 2 && cfg->paths_count == 2, "paths on the site and the top level");
+        if (s->paths_count == 2) {
+            const oe_config_path_t *a = &s->paths[0], *b = &s->paths[1];
+            CHECK(strcmp(a->prefix, "/Admin") == 0, "trailing slash trimmed: %s", a->prefix);
+            CHECK(a->access.basic_auth && strcmp(a->access.basic_auth, "/etc/ott-edge/htpasswd") == 0 &&
+                      a->access.pass_credentials,
+                  "path's own keys");
+            CHECK(a->access.allow_count == 2 && a->access.rate.requests == 10 && !a->own_rate,
+                  "path inherits the site's keys (and the site's bucket)");
+            CHECK(a->set == ((1u << 2) | (1u << 3)), "set mask %#x", a->set);
+            CHECK(b->own_rate && b->access.rate.requests == 3 && b->access.rate.per_ms == 60000 &&
+                      b->access.rate.burst == 0,
+                  "own rate: one value, so the burst it leaves out is the default (= requests), not the site's");
+            CHECK(!b->own_websocket_rate && b->access.basic_auth == NULL, "nothing else of its own");
+        }
+        out = print_to_string(cfg);
+        CHECK(has(out, "paths:\n- prefix: /Admin\n  access:\n    basic_auth: /etc/ott-edge/htpasswd\n"),
+              "paths printed:\n%s", out);
+        again = oe_config_load(write_file("printed-access.yaml", out), noenv, err, sizeof(err));
+        CHECK(again != NULL, "printed access config reloads: %s\n%s", err, out);
+        if (again != NULL) {
+            out2 = print_to_string(again);
+            CHECK(strcmp(strchr(out, '\n'), strchr(out2, '\n')) == 0, "round trip:\n%s\n---\n%s", out, out2);
+            CHECK(again->sites[0].paths_count == 2 && again->sites[0].paths[1].own_rate &&
+                      !again->sites[0].paths[0].own_rate,
+                  "own rates survive the round trip");
+            free(out2);
+        }
+        oe_config_free(again);
+        free(out);
+    }
+    oe_config_free(cfg);
+
+    /* sites: key-by-key inheritance of the top-level block; a site's own paths or the top-level ones */
+    cfg = load("acme: {enabled: false}\n"
+               "access: {allow: [10.0.0.0/8], rate: {requests: 10}, max_websockets: 4}\n"
+               "paths: [{prefix: /x, access: {deny: [10.1.0.0/16]}}]\n"
+               "sites:\n"
+               "  - name: a\n"
+               "    domains: [a.test]\n"
+               "    upstream: http://127.0.0.1:1\n"
+               "  - name: b\n"
+               "    domains: [b.test]\n"
+               "    upstream: http://127.0.0.1:2\n"
+               "    access: {allow: [], max_websockets: 2, websocket_rate: {requests: 1, per: 10s}}\n"
+               "    paths:\n"
+               "      - prefix: /admin\n"
+               "        access: {basic_auth: /h, rate: {requests: 1, per: 10s}}\n",
+               NULL, err);
+    CHECK(cfg != NULL, "sites with access load: %s", err);
+    if (cfg != NULL && cfg->sites_count == 2) {
+        const oe_site_t *a = &cfg->sites[0], *b = &cfg->sites[1];
+        CHECK(a->access.allow_count == 1 && a->access.max_websockets == 4 && a->access.rate.requests == 10,
+              "site a inherits the top-level block");
+        CHECK(a->paths_count == 1 && strcmp(a->paths[0].prefix, "/x") == 0 && a->paths[0].access.allow_count == 1 &&
+                  a->paths[0].access.deny_count == 1,
+              "site a takes the top-level paths, resolved against its block");
+        CHECK(b->paths[0].access.rate.per_ms == 10000 && b->paths[0].access.rate.burst == 0, "the entry's whole rate");
+        CHECK(b->access.allow_count == 0 && b->access.max_websockets == 2 && b->access.rate.requests == 10 &&
+                  b->access.websocket_rate.requests == 1 && b->access.websocket_rate.per_ms == 10000,
+              "site b overrides allow and max_websockets, inherits rate");
+        CHECK(b->paths_count == 1 && strcmp(b->paths[0].prefix, "/admin") == 0 && b->paths[0].own_rate &&
+                  b->paths[0].access.max_websockets == 2 && b->paths[0].access.allow_count == 0,
+              "site b's own paths, resolved against b");
+        out = print_to_string(cfg);
+        CHECK(has(out, "#   b: access.allow=[], access.websocket_rate.requests=1, access.websocket_rate.per=10s, "
+                       "access.max_websockets=2"),
+              "differences listed:\n%s", out);
+        again = oe_config_load(write_file("printed-sites-access.yaml", out), noenv, err, sizeof(err));
+        CHECK(again != NULL, "printed sites+access reloads: %s\n%s", err, out);
+        if (again != NULL) {
+            out2 = print_to_string(again);
+            CHECK(strcmp(strchr(out, '\n'), strchr(out2, '\n')) == 0, "round trip:\n%s\n---\n%s", out, out2);
+            free(out2);
+        }
+        oe_config_free(again);
+        free(out);
+    }
+    oe_config_free(cfg);
+
+    /* a site's rate is one value too */
+    cfg = load("acme: {enabled: false}\n"
+               "access: {rate: {requests: 10, per: 1m, burst: 30}}\n"
+               "sites:\n"
+               "  - {name: a, domains: [a.test], upstream: \"http://127.0.0.1:1\", access: {rate: {requests: 4}}}\n"
+               "  - {name: b, domains: [b.test], upstream: \"http://127.0.0.1:2\"}\n",
+               NULL, err);
+    CHECK(cfg != NULL && cfg->sites[0].access.rate.requests == 4 && cfg->sites[0].access.rate.per_ms == 1000 &&
+              cfg->sites[0].access.rate.burst == 0 && cfg->sites[1].access.rate.per_ms == 60000 &&
+              cfg->sites[1].access.rate.burst == 30,
+          "a site's rate replaces the top-level one whole: %s", err);
+    oe_config_free(cfg);
+
+    /* the environment */
+    {
+        char *env[] = {"OTT_EDGE_ACCESS_ALLOW=192.0.2.0/24,2001:db8::/48", "OTT_EDGE_ACCESS_RATE_REQUESTS=7",
+                       "OTT_EDGE_ADMIN_ALLOW=127.0.0.1", NULL};
+        cfg = load("", env, err);
+        CHECK(cfg != NULL && cfg->access.allow_count == 2 && cfg->access.rate.requests == 7 &&
+                  cfg->sites[0].access.allow_count == 2 && cfg->admin.allow_count == 1,
+              "access keys from the environment: %s", err);
+        oe_config_free(cfg);
+    }
+
+    /* errors name the key and the line */
+    static const struct {
+        const char *yaml, *want;
+    } bad[] = {
+        {"access:\n  rate: {burst: 5}\n", "config.yaml:2: access.rate.burst: a burst needs access.rate.requests"},
+        {"access: {websocket_rate: {burst: 2}}\n", "access.websocket_rate.burst: a burst needs"},
+        {"access: {ipv6_prefix: 8}\n", "access.ipv6_prefix: invalid number \"8\" (use 16..128)"},
+        {"access: {rate: {requests: -1}}\n", "access.rate.requests"},
+        {"access: {rate: {per: 0s}}\n", "access.rate.per: duration \"0s\" is out of range"},
+        {"access: {allow: [10.0.0.300]}\n", "config.yaml:1: access.allow: invalid CIDR \"10.0.0.300\""},
+        {"access: {bogus: 1}\n", "access.bogus: unknown key"},
+        {"paths: [{prefix: admin}]\n", "config.yaml:1: paths[0].prefix: \"admin\": must start with '/'"},
+        {"paths: [{prefix: \"/a?b\"}]\n", "paths[0].prefix: \"/a?b\": a path prefix has no query"},
+        {"paths:\n  - access: {}\n", "config.yaml:2: paths[0]: no prefix"},
+        {"paths: [{prefix: /a, foo: 1}]\n", "paths[0]: unknown key (a paths entry has prefix and access)"},
+        {"paths: [{prefix: /a, access: {ipv6_prefix: 48}}]\n", "paths[0].access.ipv6_prefix: not a per-path key"},
+        {"paths: [{prefix: /a, access: {upstream: x}}]\n", "paths[0].access.upstream: unknown key"},
+        {"paths: [{prefix: /a, access: {allow: [x]}}]\n", "paths[0].access.allow: invalid CIDR \"x\""},
+        {"paths: [{prefix: /a}, {prefix: /A/}]\n", "paths[1].prefix: \"/A\" is also paths[0]'s"},
+        {"paths:\n- prefix: /a\n  access:\n    rate: {burst: 3}\n",
+         "config.yaml:4: paths[0].access.rate.burst: a burst"},
+        {"paths: /a\n", "paths: expected a list"},
+        {"paths: [/a]\n", "paths[0]: expected a mapping"},
+        {"paths: [{prefix: /a, prefix: /b}]\n", "paths[0].prefix: duplicate key"},
+        {"paths: [{prefix: /a, access: [1]}]\n", "paths[0].access: expected a mapping"},
+        {"acme: {enabled: false}\nsites:\n- name: a\n  domains: [a.test]\n  upstream: http://127.0.0.1:1\n"
+         "  access: {ipv6_prefix: 48}\n",
+         "sites[0].access.ipv6_prefix: not a per-site key"},
+        {"acme: {enabled: false}\nsites:\n- name: a\n  domains: [a.test]\n  upstream: http://127.0.0.1:1\n"
+         "  access:\n    rate: {burst: 4}\n",
+         "config.yaml:7: sites[0].access.rate.burst: a burst needs access.rate.requests"},
+        {"acme: {enabled: false}\nsites:\n- name: a\n  domains: [a.test]\n  upstream: http://127.0.0.1:1\n"
+         "  paths: [{prefix: /q, access: {deny: [nope]}}]\n",
+         "sites[0].paths[0].access.deny: invalid CIDR \"nope\""},
+        {"acme: {enabled: false}\nsites:\n- name: a\n  domains: [a.test]\n  upstream: http://127.0.0.1:1\n"
+         "  admin: {allow: [10.0.0.0/8]}\n",
+         "sites[0].admin.allow: not a per-site key"},
+        {"admin: {allow: [10.0.0.0/33]}\n", "admin.allow: invalid CIDR"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cfg = load(bad[i].yaml, NULL, err);
+        CHECK(cfg == NULL && has(err, bad[i].want), "bad access config %zu:\n%s\nwanted: %s\ngot:    %s", i,
+              bad[i].yaml, bad[i].want, cfg ? "(loaded)" : err);
+        oe_config_free(cfg);
+    }
+}
+
 /* Every key is accepted from its environment name, and docs/configuration.md holds the
  * reference table exactly as the key table generates it. */
 static void test_every_key_env_and_docs(void)
@@ -1529,8 +1750,8 @@ static void test_every_key_env_and_docs(void)
         CHECK(doc == NULL || strstr(doc, line) != NULL, "docs/configuration.md lacks the generated row:\n%s", line);
         CHECK(readme == NULL || strstr(readme, line) != NULL, "README.md lacks the generated row:\n%s", line);
     }
-    /* the key table (a header, a row per key and one for sites), then the site keys' table */
-    CHECK(rows == 2 + sizeof(all_keys) / sizeof(all_keys[0]) + 1 + 2 + sizeof(site_keys) / sizeof(site_keys[0]),
+    /* the key table (a header, a row per key and one each for sites and paths), then the site keys' table */
+    CHECK(rows == 2 + sizeof(all_keys) / sizeof(all_keys[0]) + 2 + 2 + sizeof(site_keys) / sizeof(site_keys[0]),
           "reference has a row per key (%zu)", rows);
     for (i = 0; doc != NULL && i < sizeof(site_keys) / sizeof(site_keys[0]); i++) {
         char cell[128];
@@ -1716,6 +1937,7 @@ int main(void)
     test_sites_print();
     test_print();
     test_every_key_env_and_docs();
+    test_access();
     test_hostile();
     rm_tmpdir();
     printf("%d passed, %d failed\n", passed, failed);

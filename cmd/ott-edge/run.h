@@ -1,0 +1,23 @@
+/*
+ * run.h — between main.c (arguments, the short commands) and run.c (the serving process).
+ */
+#ifndef OE_CMD_RUN_H
+#define OE_CMD_RUN_H
+
+#include "config/config.h"
+
+#define EXIT_CONFIG 2
+
+typedef struct {
+    const char *config;
+    const char *command; /* run | check-config | healthcheck | status | reload | config-reference */
+    int ready;
+    const char *admin;
+    char **child_argv;
+    char **argv; /* as given: an upgrade starts the new binary with them (minus "-- COMMAND") */
+} args_t;
+
+/* Serves with cfg (main's; it outlives the call) until told to stop; returns the exit code. */
+int run(const args_t *a, oe_config_t *cfg);
+
+#endif
