@@ -518,8 +518,9 @@ static int start(run_state_t *st, char *err, size_t errlen)
         return 1;
     if (cfg->listen.admin[0] != '\0' && (st->admin = oe_admin_start(cfg, err, errlen)) == NULL)
         return 1;
-    /* before accepting: the other replicas count this one for their challenges from now on */
-    if (cfg->cluster.redis && oe_config_acme_enabled(cfg) && (st->cluster = oe_cluster_start(cfg, err, errlen)) == NULL)
+    /* before accepting: the other replicas count this one for their challenges from now on (also
+     * with ACME off: a reload may turn it on, and it must then find the cluster) */
+    if (cfg->cluster.redis && (st->cluster = oe_cluster_start(cfg, err, errlen)) == NULL)
         return EXIT_CONFIG;
     if (drop_privileges(cfg, err, errlen) != 0 || oe_server_start(st->srv, err, errlen) != 0 ||
         oe_upstream_prober_start(err, errlen) != 0)
