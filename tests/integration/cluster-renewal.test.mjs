@@ -71,7 +71,7 @@ describe('renewal in a cluster', () => {
 
             // replica 3 catches up without the PUBLISH (its subscription is still cut)
             await waitFor(async () => (await verifiedPeer(r3.httpsPort, NAME, root)).serialNumber === s2, 15000, 'replica 3 catching up');
-            assert.match(r3.stderr(), new RegExp(`cluster_certificate_received site=${NAME.replace(/\./g, '\\.')} serial=${s2}`, 'i'));
+            await r3.waitForLog(new RegExp(`cluster_certificate_received site=${NAME.replace(/\./g, '\\.')} serial=${s2}`, 'i'), 2000 * slow);
             assert.doesNotMatch(r3.stderr(), /cluster_subscribed/, 'its subscription stayed cut');
             assert.ok(r3.logs.slice(mark).some((l) => /cluster_challenge_mirrored/.test(l)), 'it took the renewal\'s challenges from the poll');
             relay.restore();
