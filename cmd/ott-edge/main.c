@@ -156,7 +156,7 @@ int main(int argc, char **argv)
         oe_log(OE_LOG_WARN, "stderr_capture_failed", "msg", "library messages will reach stderr as they are", NULL);
     oe_log(OE_LOG_INFO, "starting", "version", OE_VERSION, "config", cfg->source ? cfg->source : "(environment only)",
            NULL);
-    int rc = run(&a, cfg);
+    int rc = edge_serve(&a, cfg);
     oe_config_free(cfg);
     return rc;
 }

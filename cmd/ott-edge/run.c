@@ -569,7 +569,7 @@ static int shut_down(run_state_t *st, int sig)
     return 0;
 }
 
-int run(const args_t *a, oe_config_t *cfg)
+int edge_serve(const args_t *a, oe_config_t *cfg)
 {
     char err[1024] = "";
     run_state_t st = {.a = a, .cfg0 = cfg};

@@ -18,6 +18,6 @@ typedef struct {
 } args_t;
 
 /* Serves with cfg (main's; it outlives the call) until told to stop; returns the exit code. */
-int run(const args_t *a, oe_config_t *cfg);
+int edge_serve(const args_t *a, oe_config_t *cfg);
 
 #endif

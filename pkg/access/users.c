@@ -96,6 +96,20 @@ static char *make_decoy(const char *like)
     return out;
 }
 
+/* The costs above which one check takes seconds (htpasswd -B writes 5, mkpasswd 5000
+ * rounds): refused, so neither a login nor the decoy made at load can stall. */
+#define BCRYPT_COST_MAX   14
+#define SHA512_ROUNDS_MAX 1000000UL
+
+static const char *too_costly(const char *hash)
+{
+    if (strncmp(hash, "$2", 2) == 0 && strlen(hash) > 7 && strtoul(hash + 4, NULL, 10) > BCRYPT_COST_MAX)
+        return "a bcrypt cost above 14 (each login would take seconds; htpasswd -B -C 5..14)";
+    if (strncmp(hash, "$6$rounds=", 10) == 0 && strtoul(hash + 10, NULL, 10) > SHA512_ROUNDS_MAX)
+        return "more than 1000000 SHA-512-crypt rounds (each login would take seconds)";
+    return NULL;
+}
+
 oe_access_users_t *oe_access_users_parse(const char *text, size_t len, char *err, size_t errlen)
 {
     oe_access_users_t *u = calloc(1, sizeof(*u));
@@ -170,6 +184,11 @@ oe_access_users_t *oe_access_users_parse(const char *text, size_t len, char *err
                      : cs == CRYPT_SALT_INVALID     ? "not a hash libxcrypt knows (apr1/MD5, {SHA} and plain text "
                                                       "are not accepted)"
                                                     : "a hash kind this system does not allow");
+            goto fail;
+        }
+        const char *costly = too_costly(hash);
+        if (costly != NULL) {
+            snprintf(err, errlen, "line %zu (user \"%.64s\"): %s", line, user, costly);
             goto fail;
         }
         p = next;

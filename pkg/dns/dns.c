@@ -18,6 +18,7 @@
 
 #include "dns/internal.h"
 #include "log/log.h"
+#include "util/util.h"
 
 #define CNAME_HOPS_MAX 8
 #define UPDATE_TTL     60
@@ -50,13 +51,6 @@ struct oe_dns {
     const int *stop;
     int cleanup_failed_stopping; /* a cleanup failed while ott-edge stops: skip the rest */
 };
-
-uint64_t oe_dns_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 const char *oe_dns_provider_name(const oe_dns_t *d)
 {
@@ -562,12 +556,12 @@ int oe_dns_present(oe_dns_t *d, const char *name, const char *value, oe_dns_reco
         find_zone(d, rec->fqdn, rec->zone, sizeof(rec->zone), err, errlen) != 0)
         return -1;
     rec->attempted = 1;
-    uint64_t t0 = oe_dns_now_ms();
+    uint64_t t0 = oe_util_now_ms();
     int rc = d->provider == OE_DNS_RFC2136
                  ? rfc2136_update(d, rec, 1, err, errlen)
                  : oe_dns_exec_run(d->command, "present", rec->fqdn, rec->value, d->timeout_ms, d->stop, err, errlen);
     char ms[24];
-    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(oe_dns_now_ms() - t0));
+    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(oe_util_now_ms() - t0));
     if (rc == 0)
         oe_log(OE_LOG_INFO, "acme_dns_present", "name", rec->name, "fqdn", rec->fqdn, "zone", rec->zone, "provider",
                oe_dns_provider_name(d), "duration_ms", ms, NULL);
@@ -750,7 +744,7 @@ int oe_dns_check(oe_dns_t *d, oe_dns_record_t *rec, char *err, size_t errlen)
 int oe_dns_wait_visible(oe_dns_t *d, oe_dns_record_t *const *recs, size_t count, oe_dns_sleep_fn sleep, void *data,
                         uint64_t *waited_ms, char *err, size_t errlen)
 {
-    uint64_t t0 = oe_dns_now_ms(), deadline = t0 + d->timeout_ms, delay = POLL_FIRST_MS;
+    uint64_t t0 = oe_util_now_ms(), deadline = t0 + d->timeout_ms, delay = POLL_FIRST_MS;
     size_t rounds = 0;
     *waited_ms = 0;
     for (;;) {
@@ -764,7 +758,7 @@ int oe_dns_wait_visible(oe_dns_t *d, oe_dns_record_t *const *recs, size_t count,
                 return -1;
             all &= rc;
         }
-        uint64_t now = oe_dns_now_ms();
+        uint64_t now = oe_util_now_ms();
         *waited_ms = now - t0;
         if (all) {
             char ms[24], n[24], r[24];

@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "dns/internal.h"
+#include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -159,10 +160,10 @@ int oe_dns_exec_run(const char *command, const char *action, const char *fqdn, c
     struct output o = {.action = action};
     char status[32] = "";
     size_t status_len = 0;
-    uint64_t t0 = oe_dns_now_ms(), deadline = t0 + timeout_ms, kill_at = 0;
+    uint64_t t0 = oe_util_now_ms(), deadline = t0 + timeout_ms, kill_at = 0;
     int timed_out = 0, stopped = 0, status_eof = 0, out_eof = 0;
     while (!status_eof) {
-        uint64_t now = oe_dns_now_ms();
+        uint64_t now = oe_util_now_ms();
         if (!kill_at && stopping(stop)) {
             uint64_t grace = strcmp(action, "cleanup") == 0 ? STOP_GRACE_MS : 0;
             if (now + grace < deadline) {
@@ -224,7 +225,7 @@ int oe_dns_exec_run(const char *command, const char *action, const char *fqdn, c
         usleep(10000);
     }
 
-    uint64_t ms = oe_dns_now_ms() - t0;
+    uint64_t ms = oe_util_now_ms() - t0;
     char ms_s[24];
     snprintf(ms_s, sizeof(ms_s), "%llu", (unsigned long long)ms);
     char *end = NULL;

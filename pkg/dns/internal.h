@@ -17,6 +17,4 @@
 int oe_dns_exec_run(const char *command, const char *action, const char *fqdn, const char *value, uint64_t timeout_ms,
                     const int *stop, char *err, size_t errlen);
 
-uint64_t oe_dns_now_ms(void);
-
 #endif

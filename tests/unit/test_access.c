@@ -313,6 +313,9 @@ static void test_htpasswd(void)
         {"alice:$1$abcdefgh$abcdefghijklmnopqrstuv\n", "a weak hash kind"},
         {"alice:\n", "not a hash libxcrypt knows"},
         {"al\x01ice:$2b$04$abcdefghijklmnopqrstuu\n", "a control character"},
+        /* costs that would stall every login (and the decoy made at load): found by fuzz_access */
+        {"alice:$2b$20$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz012\n", "a bcrypt cost above 14"},
+        {"alice:$6$rounds=99999999$abcdefgh$abc\n", "more than 1000000 SHA-512-crypt rounds"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         u = oe_access_users_parse(bad[i].text, strlen(bad[i].text), err, sizeof(err));
