@@ -36,7 +36,7 @@ RUN cmake -S . -B build -DOE_WERROR=ON >/dev/null && cmake --build build --targe
 FROM debian:bookworm-slim AS runtime-base
 
 # Only the shared libraries the binary loads (tools/deps.sh runtime: libh2o-evloop0.13,
-# libssl3, libyaml-0-2, libcurl4, libjansson4, libbrotli1, ca-certificates, and whatever
+# libssl3, libyaml-0-2, libcurl4, libjansson4, libbrotli1, libhiredis0.14, ca-certificates, and whatever
 # that list grows to), plus libcap2-bin for the setcap below. The same RUN removes what apt
 # leaves behind -- its package caches (/var/cache/apt/*.bin, ~80 MB), downloaded .debs,
 # lists, logs and the -old backups of debconf and dpkg: this must not rely on the base

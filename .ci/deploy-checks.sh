@@ -8,6 +8,8 @@
 #   - deploy/kubernetes/: every document against the Kubernetes API types, offline
 #     (deploy/check/validate-k8s.mjs), the sidecar/probe/grace wiring, check-config on the
 #     ConfigMap;
+#   - deploy/cluster/ and deploy/kubernetes-cluster/ (cluster mode): compose config, haproxy -c,
+#     the API types, the replicas/Secret/ACL wiring, check-config of what the replicas read;
 #   - deploy/systemd/ott-edge.service: `systemd-analyze verify` (any warning fails), the
 #     promised hardening, check-config on deploy/systemd/config.yaml;
 #   - a negative self-test per validator: a deliberately broken copy must be rejected, so
@@ -155,6 +157,68 @@ cp deploy/kubernetes/*.yaml "$work/k8s-bad2/"
 sed -i 's/terminationGracePeriodSeconds: 45/terminationGracePeriodSeconds: 20/; s/restartPolicy: Always/restartPolicy: OnFailure/' "$work/k8s-bad2/deployment.yaml"
 reject "kubernetes (self-test): no native sidecar and a short grace rejected by the wiring check" "restartPolicy: Always" \
     node deploy/check/wiring.mjs kubernetes "$work/k8s-bad2"
+
+# ------------------------------------------------------------------------- cluster mode
+# deploy/cluster (Compose: three replicas behind HAProxy, OTT's Redis with an ACL file) and
+# deploy/kubernetes-cluster (a Deployment with replicas: 3, the Redis URL and encryption key
+# from a Secret, a Redis ACL user limited to ~ott-edge:*).
+compose_cluster() { docker-compose -f "$1" --project-directory "$root/deploy/cluster" --env-file .env.example "${@:2}"; }
+check "cluster compose: docker-compose config -q" compose_cluster deploy/cluster/docker-compose.yml config -q
+sed 's/^    secrets:/    secretz:/' deploy/cluster/docker-compose.yml >"$work/bad-cluster-compose.yml"
+reject "cluster compose (self-test): misspelt 'secretz' rejected by docker-compose config" "secretz" \
+    compose_cluster "$work/bad-cluster-compose.yml" config -q
+check "cluster compose: haproxy -c on deploy/cluster/haproxy.cfg" haproxy -c -q -f deploy/cluster/haproxy.cfg
+# the replicas' shared environment, as ott-edge reads it (a Redis URL and a key file stand in for the secrets)
+cluster_env() {
+    compose_cluster deploy/cluster/docker-compose.yml config >"$work/cluster-compose.yaml" || return 1
+    node --input-type=module -e '
+        import { readFileSync } from "node:fs";
+        import { createRequire } from "node:module";
+        const YAML = createRequire(process.cwd() + "/deploy/check/")("yaml");
+        const doc = YAML.parse(readFileSync(process.argv[1], "utf8"));
+        const edges = Object.entries(doc.services).filter(([n]) => /^ott-edge-\d$/.test(n));
+        if (edges.length !== 3) throw new Error(`expected three ott-edge replicas, found ${edges.length}`);
+        const ids = new Set(edges.map(([, s]) => s.environment.OTT_EDGE_CLUSTER_NODE_ID));
+        if (ids.size !== 3) throw new Error("every replica needs its own OTT_EDGE_CLUSTER_NODE_ID");
+        const lb = doc.services["edge-lb"];
+        if (!lb || !JSON.stringify(lb.ports).includes("443")) throw new Error("edge-lb must publish 443");
+        for (const [k, v] of Object.entries(edges[0][1].environment)) if (k.startsWith("OTT_EDGE_") && !k.endsWith("_FILE")) console.log(`${k}=${v}`);
+    ' "$work/cluster-compose.yaml" >"$work/cluster.env" || return 1
+    openssl rand -base64 32 >"$work/cluster.key"
+    printf 'OTT_EDGE_CLUSTER_REDIS=redis://ott-edge:x@redis:6379/0\nOTT_EDGE_CLUSTER_ENCRYPTION_KEY_FILE=%s\n' "$work/cluster.key" >>"$work/cluster.env"
+    check_config_env "$work/cluster.env"
+}
+check "cluster compose: three replicas with their own node ids, HAProxy on 443, check-config of their environment" cluster_env
+check "kubernetes-cluster: every manifest matches the Kubernetes API types (offline)" node deploy/check/validate-k8s.mjs deploy/kubernetes-cluster
+k8s_cluster() {
+    node --input-type=module -e '
+        import { readFileSync } from "node:fs";
+        import { createRequire } from "node:module";
+        const YAML = createRequire(process.cwd() + "/deploy/check/")("yaml");
+        const docs = (f) => YAML.parseAllDocuments(readFileSync(`deploy/kubernetes-cluster/${f}`, "utf8")).map((d) => d.toJS());
+        const dep = docs("deployment.yaml")[0];
+        if (dep.spec.replicas !== 3) throw new Error("the Deployment must have replicas: 3");
+        const edge = dep.spec.template.spec.initContainers.find((c) => c.name === "ott-edge");
+        const env = Object.fromEntries(edge.env.map((e) => [e.name, e.value ?? e.valueFrom]));
+        if (env.OTT_EDGE_CLUSTER_REDIS_FILE !== "/run/secrets/ott-edge/redis-url") throw new Error("the Redis URL must come from the Secret file");
+        if (!env.OTT_EDGE_CLUSTER_NODE_ID?.fieldRef) throw new Error("node_id must be the pod name");
+        const vol = dep.spec.template.spec.volumes.find((v) => v.name === "ott-edge-cluster");
+        if (vol?.secret?.secretName !== "ott-edge-cluster") throw new Error("the ott-edge-cluster Secret must be mounted");
+        const acl = docs("secret.yaml").find((d) => d.metadata.name === "ott-redis-acl").stringData["users.acl"];
+        if (!/user ott-edge on .*resetkeys ~ott-edge:\* resetchannels &ott-edge:\*/.test(acl)) throw new Error("the ott-edge Redis user must be limited to ~ott-edge:* and &ott-edge:*");
+        process.stdout.write(docs("configmap.yaml")[0].data["config.yaml"]);
+    ' >"$work/k8s-cluster-config.yaml" || return 1
+    # the Secret's key file, as the pod sees it, is a local stand-in here
+    openssl rand -base64 32 >"$work/k8s-cluster.key"
+    sed -i "s#/run/secrets/ott-edge/cluster.key#$work/k8s-cluster.key#" "$work/k8s-cluster-config.yaml"
+    OTT_EDGE_CLUSTER_REDIS=redis://ott-edge:x@ott-redis:6379/0 "$bin" check-config --config "$work/k8s-cluster-config.yaml"
+}
+check "kubernetes-cluster: replicas 3, Redis URL and key from a Secret, ACL user limited to ~ott-edge:*, check-config on the ConfigMap" k8s_cluster
+mkdir -p "$work/k8s-cluster-bad"
+cp deploy/kubernetes-cluster/*.yaml "$work/k8s-cluster-bad/"
+sed -i 's/  replicas: 3/  replicaz: 3/' "$work/k8s-cluster-bad/deployment.yaml"
+reject "kubernetes-cluster (self-test): misspelt 'replicaz' rejected by the schema check" "replicaz" \
+    node deploy/check/validate-k8s.mjs "$work/k8s-cluster-bad"
 
 # ------------------------------------------------------------------------------- systemd
 # verify needs ExecStart's binary to exist: check a copy pointing at the built binary.

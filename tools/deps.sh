@@ -10,11 +10,12 @@ set -euo pipefail
 what=${1:-build}
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-runtime_pkgs=(libh2o-evloop0.13 libssl3 libyaml-0-2 libcurl4 libjansson4 libbrotli1 libldns3 libcrypt1 ca-certificates)
+runtime_pkgs=(libh2o-evloop0.13 libssl3 libyaml-0-2 libcurl4 libjansson4 libbrotli1 libldns3 libcrypt1 libhiredis0.14 ca-certificates)
 build_pkgs=(build-essential cmake pkg-config libh2o-evloop-dev libssl-dev libyaml-dev
-            libcurl4-openssl-dev libjansson-dev libbrotli-dev libldns-dev libcrypt-dev)
+            libcurl4-openssl-dev libjansson-dev libbrotli-dev libldns-dev libcrypt-dev libhiredis-dev)
 test_pkgs=(curl nghttp2-client pebble openssl clang libclang-rt-14-dev clang-format clang-tidy cppcheck git procps iproute2
-           python3-h2 valgrind chromium libnss3-tools fonts-dejavu-core prometheus knot knot-dnsutils unbound whois apache2-utils)
+           python3-h2 valgrind chromium libnss3-tools fonts-dejavu-core prometheus knot knot-dnsutils unbound whois apache2-utils
+           redis-server haproxy)
 
 case "$what" in
   runtime) pkgs=("${runtime_pkgs[@]}") ;;

@@ -36,6 +36,7 @@
 #include "access/access.h"
 #include "acme/acme.h"
 #include "admin/admin.h"
+#include "cluster/cluster.h"
 #include "config/config.h"
 #include "handover/handover.h"
 #include "log/log.h"
@@ -63,6 +64,7 @@ typedef struct {
     oe_admin_t *admin;
     oe_acme_t *acme;
     oe_proxy_gen_t *acme_gen; /* held while ACME runs: its configuration */
+    oe_cluster_t *cluster; /* cluster.redis (read at start, for the process's life): state shared with the replicas */
     sigset_t set;
 
     pid_t child; /* the supervised command (entrypoint mode) */
@@ -516,6 +518,10 @@ static int start(run_state_t *st, char *err, size_t errlen)
         return 1;
     if (cfg->listen.admin[0] != '\0' && (st->admin = oe_admin_start(cfg, err, errlen)) == NULL)
         return 1;
+    /* before accepting: the other replicas count this one for their challenges from now on (also
+     * with ACME off: a reload may turn it on, and it must then find the cluster) */
+    if (cfg->cluster.redis && (st->cluster = oe_cluster_start(cfg, err, errlen)) == NULL)
+        return EXIT_CONFIG;
     if (drop_privileges(cfg, err, errlen) != 0 || oe_server_start(st->srv, err, errlen) != 0 ||
         oe_upstream_prober_start(err, errlen) != 0)
         return 1;
@@ -647,6 +653,7 @@ int edge_serve(const args_t *a, oe_config_t *cfg)
         }
     }
     stop_acme(&st);
+    oe_cluster_stop(st.cluster);
     if (st.srv != NULL) {
         oe_upstream_prober_stop();
         oe_server_stop(st.srv);

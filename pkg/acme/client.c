@@ -13,6 +13,7 @@
 
 #include "acme/jws.h"
 #include "challenge/challenge.h"
+#include "cluster/cluster.h"
 #include "log/log.h"
 
 #define BADNONCE_RETRIES     20
@@ -60,6 +61,17 @@ int oe_acme_client_init(oe_acme_client_t *c, const oe_config_t *cfg, EVP_PKEY *a
     }
     c->http = oe_acme_http_new(cfg->acme.ca_file, stop, err, errlen);
     return c->http ? 0 : -1;
+}
+
+int oe_acme_client_set_account(oe_acme_client_t *c, EVP_PKEY *account_key, const char *kid, char *err, size_t errlen)
+{
+    if (oe_acme_thumbprint(account_key, c->thumbprint, sizeof(c->thumbprint)) != 0) {
+        snprintf(err, errlen, "the ACME account key is not an EC P-256 key");
+        return -1;
+    }
+    c->account_key = account_key;
+    snprintf(c->kid, sizeof(c->kid), "%s", kid ? kid : "");
+    return 0;
 }
 
 void oe_acme_client_free(oe_acme_client_t *c)
@@ -467,11 +479,16 @@ static int dns01_wait(oe_acme_client_t *c, struct authz *as, size_t n, char *err
 
 static void unpublish(oe_acme_client_t *c, struct authz *a)
 {
-    if (a->type == CH_HTTP01 && a->token[0])
+    oe_cluster_t *cl = oe_cluster_get(); /* cluster mode: the other replicas drop their copies too */
+    if (a->type == CH_HTTP01 && a->token[0]) {
         oe_challenge_http01_del(a->token);
-    else if (a->type == CH_TLSALPN01 && a->alpn_name[0])
+        if (cl)
+            oe_cluster_http01_del(cl, a->token);
+    } else if (a->type == CH_TLSALPN01 && a->alpn_name[0]) {
         oe_challenge_alpn_del(a->alpn_name);
-    else if (a->type == CH_DNS01)
+        if (cl)
+            oe_cluster_alpn_del(cl, a->alpn_name);
+    } else if (a->type == CH_DNS01)
         dns01_cleanup(c, a);
     a->token[0] = a->alpn_name[0] = '\0';
 }
@@ -490,6 +507,10 @@ static int publish(oe_acme_client_t *c, struct authz *a, const char *token, char
         if (oe_challenge_http01_put(token, ka) == 0) {
             snprintf(a->token, sizeof(a->token), "%s", token);
             rc = 0;
+            /* cluster mode: every replica behind the load balancer must answer it */
+            oe_cluster_t *cl = oe_cluster_get();
+            if (cl && oe_cluster_http01_put(cl, token, ka, c->stop, err, errlen) != 0)
+                rc = -1;
         } else {
             snprintf(err, errlen, "cannot publish HTTP-01 token for %s (malformed token or table full)", a->name);
         }
@@ -502,11 +523,15 @@ static int publish(oe_acme_client_t *c, struct authz *a, const char *token, char
         } else {
             snprintf(a->alpn_name, sizeof(a->alpn_name), "%s", a->name);
         }
+        oe_cluster_t *cl = oe_cluster_get();
         if (oe_acme_alpn_cert(a->name, ka, &cert, &key, err, errlen) == 0 &&
-            oe_challenge_alpn_put(a->alpn_name, cert, key, err, errlen) == 0)
+            oe_challenge_alpn_put(a->alpn_name, cert, key, err, errlen) == 0 &&
+            (!cl || oe_cluster_alpn_put(cl, a->alpn_name, cert, key, c->stop, err, errlen) == 0))
             rc = 0;
-        else
+        else if (a->alpn_name[0]) {
+            oe_challenge_alpn_del(a->alpn_name); /* harmless when it was not put */
             a->alpn_name[0] = '\0';
+        }
         X509_free(cert);
         EVP_PKEY_free(key);
     }

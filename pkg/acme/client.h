@@ -59,6 +59,8 @@ typedef struct oe_acme_cert {
 int oe_acme_client_init(oe_acme_client_t *c, const oe_config_t *cfg, EVP_PKEY *account_key, const char *kid,
                         const int *stop, oe_acme_sleep_fn sleep, void *sleep_data, char *err, size_t errlen);
 void oe_acme_client_free(oe_acme_client_t *c);
+/* Switches the session to another account key (borrowed) and URL ("" unknown). */
+int oe_acme_client_set_account(oe_acme_client_t *c, EVP_PKEY *account_key, const char *kid, char *err, size_t errlen);
 
 /* Fetches (or refetches) the directory. */
 int oe_acme_client_directory(oe_acme_client_t *c, char *err, size_t errlen);

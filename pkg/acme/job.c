@@ -73,6 +73,13 @@ struct oe_acme_job {
     char last_error[512];
 
     uint64_t backoff_base_ms;
+
+    /* cluster mode (m->cluster): what was last read from Redis */
+    uint64_t sync_token; /* oe_cluster_sync_token() when the record was last read */
+    int synced;          /* the record was read since Redis last came back */
+    int deferred_logged; /* "no order while Redis is away" said once */
+    char busy_logged[160];
+    char rejected_logged[64]; /* the serial (or reason) of the last record rejected */
 };
 
 /* The job's status slot, locked; status_done() unlocks it. */
@@ -408,13 +415,51 @@ static void on_failure(oe_acme_job_t *j, oe_acme_client_t *c, const char *err)
     snprintf(st->last_error, sizeof(st->last_error), "%s", err);
     status_done();
     save_state(j);
+    if (j->m->cluster && oe_cluster_backoff_put(j->m->cluster, j->site->name, j->failures, j->next_attempt, err) != 0)
+        oe_log(OE_LOG_WARN, "cluster_backoff_write_failed", "site", j->site->name, NULL);
     char n[16], in[32];
     snprintf(n, sizeof(n), "%u", j->failures);
     snprintf(in, sizeof(in), "%.3f", (double)delay_ms / 1000.0);
     oe_log(OE_LOG_ERROR, "acme_failed", "error", err, "failures", n, "retry_in_s", in, "site", j->site->name, NULL);
 }
 
-static void run_order(oe_acme_job_t *j, oe_acme_client_t *c)
+static void cluster_sync(oe_acme_job_t *j, uint64_t token, int force);
+
+/*
+ * Cluster mode: writes the new certificate to Redis under the lock's fencing token before it
+ * is stored locally and served. Returns 0 to go on (written, or Redis unreachable: the
+ * certificate is served and written back later), 1 when the fencing refused it (a newer
+ * certificate is in Redis and is taken instead).
+ */
+static int cluster_put(oe_acme_job_t *j, uint64_t token, const oe_acme_cert_t *cert, const char *replaces)
+{
+    char err[512];
+    oe_tls_info_t info;
+    if (oe_tls_pem_info(cert->chain_pem, cert->chain_len, &info, err, sizeof(err)) != 0)
+        return 0;                           /* store_and_publish reports it */
+    oe_acme_status_t *st = status_begin(j); /* the CA's renewal window (ARI) of the certificate it replaces */
+    time_t ari_start = st->ari_start, ari_end = st->ari_end;
+    status_done();
+    oe_cluster_meta_t meta = {j->cfg->acme.directory, info.serial,    info.names, replaces, "issued",
+                              info.not_before,        info.not_after, ari_start,  ari_end};
+    int rc = oe_cluster_cert_put(j->m->cluster, j->site->name, token, cert->chain_pem, cert->chain_len, cert->key_pem,
+                                 cert->key_len, &meta, err, sizeof(err));
+    if (rc == 1) {
+        oe_log(OE_LOG_ERROR, "cluster_write_fenced", "site", j->site->name, "serial", info.serial, "error", err,
+               "action", "this certificate is dropped; the one in Redis is served", NULL);
+        j->synced = 0;
+        cluster_sync(j, 0, 1);
+        return 1;
+    }
+    if (rc < 0)
+        oe_log(OE_LOG_WARN, "cluster_write_failed", "site", j->site->name, "error", err, "action",
+               "served and kept in state_dir; written to Redis when it is back", NULL);
+    else
+        oe_log(OE_LOG_INFO, "cluster_certificate_shared", "site", j->site->name, "serial", info.serial, NULL);
+    return 0;
+}
+
+static void run_order(oe_acme_job_t *j, oe_acme_client_t *c, uint64_t token)
 {
     char err[1024];
     if (oe_store_check_writable(j->dir, err, sizeof(err)) != 0) {
@@ -441,6 +486,10 @@ static void run_order(oe_acme_job_t *j, oe_acme_client_t *c)
         oe_acme_account_learned(j->m, c->kid);
         c->kid_changed = 0;
     }
+    if (rc == 0 && token && cluster_put(j, token, &cert, replaces) == 1) {
+        oe_acme_cert_free(&cert);
+        return; /* not a failure: another replica's newer certificate is served */
+    }
     if (rc == 0 && store_and_publish(j, &cert, err, sizeof(err)) != 0)
         rc = -1;
     oe_acme_cert_free(&cert);
@@ -466,18 +515,263 @@ static void run_order(oe_acme_job_t *j, oe_acme_client_t *c)
            exp, "duration_ms", ms, "bad_nonce_retries", bn, "site", j->site->name, NULL);
 }
 
+/* ---- cluster mode -------------------------------------------------------------------- */
+
+static int local_good(const oe_acme_job_t *j)
+{
+    return j->have_cert && j->covers_all && !ca_changed(j) && j->info.not_after > time(NULL);
+}
+
+/* Whether another replica's record can be served for this site; why says what is wrong. */
+static int record_usable(const oe_acme_job_t *j, const oe_cluster_cert_t *r, oe_tls_info_t *info, char *why, size_t cap)
+{
+    char err[256];
+    if (oe_tls_pem_info(r->chain, r->chain_len, info, err, sizeof(err)) != 0) {
+        snprintf(why, cap, "the chain in Redis does not parse (truncated or corrupt): %s", err);
+        return 0;
+    }
+    if (!oe_tls_pem_pair_matches(r->chain, r->chain_len, r->key, r->key_len)) {
+        snprintf(why, cap, "the key in Redis does not match its certificate (serial %s)", info->serial);
+        return 0;
+    }
+    if (info->not_after <= time(NULL)) {
+        snprintf(why, cap, "the certificate in Redis (serial %s) has expired", info->serial);
+        return 0;
+    }
+    if (!covers(j, info)) {
+        snprintf(why, cap, "the certificate in Redis (serial %s) does not cover every name of the site", info->serial);
+        return 0;
+    }
+    return 1;
+}
+
+/* Another replica's certificate: stored in the local copy, then served. */
+static void adopt(oe_acme_job_t *j, const oe_cluster_cert_t *r, const oe_tls_info_t *info)
+{
+    char err[512];
+    const char *site = j->site->name;
+    if (write_cert(j->dir, r->chain, r->chain_len, r->key, r->key_len, err, sizeof(err)) != 0)
+        oe_log(OE_LOG_WARN, "cluster_local_copy_failed", "site", site, "error", err, "action",
+               "served from memory; the local copy stays the old one", NULL);
+    if (oe_tls_publish_pem_for(site, r->chain, r->chain_len, r->key, r->key_len, err, sizeof(err)) != 0) {
+        oe_log(OE_LOG_ERROR, "cluster_certificate_rejected", "site", site, "error", err, "action",
+               "the served certificate is kept", NULL);
+        return;
+    }
+    char *chain = strdup(r->chain);
+    if (!chain)
+        return;
+    set_cert(j, chain, r->chain_len, info);
+    snprintf(j->cert_directory, sizeof(j->cert_directory), "%s",
+             r->directory[0] ? r->directory : j->cfg->acme.directory);
+    j->failures = 0;
+    j->next_attempt = 0;
+    j->last_error[0] = '\0';
+    save_state(j);
+    oe_cluster_count_received();
+    char exp[32];
+    snprintf(exp, sizeof(exp), "%lld", (long long)info->not_after);
+    oe_log(OE_LOG_INFO, "cluster_certificate_received", "site", site, "serial", info->serial, "from", r->node,
+           "not_after", exp, NULL);
+}
+
+/*
+ * Writes this replica's good local certificate to Redis: Redis came back empty (a restart
+ * without persistence), or holds an unusable or older record. Under the site's lock (token,
+ * or taken here), so the fencing orders it with any issuance; no new order is made.
+ */
+static void reseed(oe_acme_job_t *j, uint64_t token)
+{
+    oe_cluster_t *cl = j->m->cluster;
+    const char *site = j->site->name;
+    char err[512], holder[160], *key = NULL;
+    size_t klen = 0;
+    uint64_t left = 0;
+    int own = 0;
+    if (!token) {
+        if (oe_cluster_lock(cl, site, &token, holder, sizeof(holder), &left, err, sizeof(err)) != 0)
+            return; /* someone else is at it (or Redis is away): look again later */
+        own = 1;
+    }
+    oe_cluster_cert_t r;
+    oe_tls_info_t info;
+    int rc = oe_cluster_cert_get(cl, site, &r, err, sizeof(err));
+    int newer = rc == 0 && record_usable(j, &r, &info, err, sizeof(err)) &&
+                (strcmp(info.serial, j->info.serial) == 0 || info.not_after >= j->info.not_after);
+    oe_cluster_cert_free(&r);
+    if (rc == -1 || newer)
+        goto out;
+    if (oe_store_read(j->dir, "cert.key", FILE_MAX, &key, &klen, err, sizeof(err)) != 0 ||
+        !oe_tls_pem_pair_matches(j->chain_pem, j->chain_len, key, klen))
+        goto out;
+    oe_cluster_meta_t meta = {j->cert_directory[0] ? j->cert_directory : j->cfg->acme.directory,
+                              j->info.serial,
+                              j->info.names,
+                              "",
+                              "reseeded",
+                              j->info.not_before,
+                              j->info.not_after,
+                              0,
+                              0};
+    rc = oe_cluster_cert_put(cl, site, token, j->chain_pem, j->chain_len, key, klen, &meta, err, sizeof(err));
+    if (rc == 0) {
+        oe_log(OE_LOG_INFO, "cluster_certificate_reseeded", "site", site, "serial", j->info.serial, "msg",
+               "Redis had no usable record: this replica's local copy was written back (no new order)", NULL);
+        /* Redis came back empty: the shared account goes back too (ours, or the one stored) */
+        if (oe_acme_account_share(j->m, err, sizeof(err)) != 0)
+            oe_log(OE_LOG_WARN, "cluster_account_write_failed", "error", err, NULL);
+    } else
+        oe_log(OE_LOG_WARN, "cluster_reseed_failed", "site", site, "error", err, NULL);
+out:
+    cleanse_free(key, klen);
+    if (own)
+        oe_cluster_unlock(cl, site, token);
+}
+
+/* Brings the job in line with Redis when something may have changed there (a PUBLISH, the
+ * poll, Redis back): takes another replica's newer certificate, or writes ours back. */
+static void cluster_sync(oe_acme_job_t *j, uint64_t token, int force)
+{
+    oe_cluster_t *cl = j->m->cluster;
+    const char *site = j->site->name;
+    if (!oe_cluster_up(cl)) {
+        j->synced = 0;
+        return;
+    }
+    uint64_t t = oe_cluster_sync_token(cl, site);
+    if (!force && j->synced && t == j->sync_token)
+        return;
+    oe_cluster_cert_t r;
+    oe_tls_info_t info;
+    char err[512];
+    int rc = oe_cluster_cert_get(cl, site, &r, err, sizeof(err));
+    if (rc == -1) {
+        j->synced = 0;
+        return;
+    }
+    j->synced = 1;
+    j->sync_token = t;
+    if (rc == 0 && !record_usable(j, &r, &info, err, sizeof(err)))
+        rc = -2;
+    if (rc == 0 && r.directory[0] && strcmp(r.directory, j->cfg->acme.directory) != 0)
+        rc = 1; /* issued by another CA than the configured one: replaced like an absent record */
+    if (rc == -2) {
+        char sig[64];
+        snprintf(sig, sizeof(sig), "%.40s/%llu", err, (unsigned long long)t);
+        if (strcmp(sig, j->rejected_logged) != 0)
+            oe_log(OE_LOG_ERROR, "cluster_certificate_rejected", "site", site, "error", err, "action",
+                   local_good(j) ? "the served certificate is kept and written back to Redis"
+                                 : "the served certificate is kept",
+                   NULL);
+        snprintf(j->rejected_logged, sizeof(j->rejected_logged), "%s", sig);
+    }
+    if (rc == 0) {
+        if (!j->have_cert || strcmp(info.serial, j->info.serial) != 0) {
+            if (!local_good(j) || info.not_after >= j->info.not_after)
+                adopt(j, &r, &info);
+            else
+                reseed(j, token); /* ours is newer (Redis restored from an old copy) */
+        }
+    } else if (local_good(j)) {
+        reseed(j, token);
+    }
+    oe_cluster_cert_free(&r);
+}
+
+/* Cluster mode: an order is due. Only the replica holding the site's lock orders; the others
+ * wait for its PUBLISH. Nothing is ordered while Redis is away or the shared backoff says wait. */
+static void cluster_order(oe_acme_job_t *j, oe_acme_client_t *c)
+{
+    oe_acme_t *m = j->m;
+    oe_cluster_t *cl = m->cluster;
+    const char *site = j->site->name;
+    char err[512], holder[160], le[512];
+    if (!oe_cluster_up(cl)) {
+        if (!j->deferred_logged)
+            oe_log(OE_LOG_WARN, "cluster_order_deferred", "site", site, "reason",
+                   "Redis unreachable: no order while the issuance lock cannot be taken", "action",
+                   j->have_cert ? "the local copy is served meanwhile"
+                                : "the self-signed certificate is served meanwhile",
+                   NULL);
+        j->deferred_logged = 1;
+        oe_acme_sleep(m, OE_CLUSTER_POLL_MS);
+        return;
+    }
+    j->deferred_logged = 0;
+    uint64_t settle = oe_cluster_settle_ms(cl);
+    if (settle > 0) {
+        char ms[32];
+        snprintf(ms, sizeof(ms), "%llu", (unsigned long long)settle);
+        oe_log(OE_LOG_INFO, "cluster_order_settling", "site", site, "wait_ms", ms, "reason",
+               "Redis is back: the other replicas reconnect first, so that they can answer the challenges", NULL);
+        oe_acme_sleep(m, settle);
+        return;
+    }
+    unsigned f = 0;
+    time_t na = 0, now = time(NULL);
+    if (oe_cluster_backoff_get(cl, site, &f, &na, le, sizeof(le)) == 0 && f > 0 && na > now &&
+        (na > j->next_attempt || j->failures == 0)) {
+        j->failures = f;
+        j->next_attempt = na;
+        snprintf(j->last_error, sizeof(j->last_error), "%s", le);
+        save_state(j);
+        char fs[16], in[32];
+        snprintf(fs, sizeof(fs), "%u", f);
+        snprintf(in, sizeof(in), "%lld", (long long)(na - now));
+        oe_log(OE_LOG_INFO, "cluster_backoff_shared", "site", site, "failures", fs, "retry_in_s", in, "last_error", le,
+               NULL);
+        return;
+    }
+    uint64_t token = 0, left = 0;
+    int rc = oe_cluster_lock(cl, site, &token, holder, sizeof(holder), &left, err, sizeof(err));
+    if (rc != 0) {
+        if (rc == 1 && strcmp(holder, j->busy_logged) != 0)
+            oe_log(OE_LOG_INFO, "cluster_lock_busy", "site", site, "holder", holder, "msg",
+                   "another replica is ordering: its certificate is taken when it is written", NULL);
+        if (rc == 1)
+            snprintf(j->busy_logged, sizeof(j->busy_logged), "%s", holder);
+        uint64_t ms = rc == 1 && left + 50 < OE_CLUSTER_POLL_MS ? left + 50 : OE_CLUSTER_POLL_MS;
+        oe_acme_sleep(m, ms);
+        return;
+    }
+    j->busy_logged[0] = '\0';
+    cluster_sync(j, token, 1); /* it may have been done just before we got the lock */
+    if (due_time(j) > time(NULL)) {
+        oe_cluster_unlock(cl, site, token);
+        return;
+    }
+    if (!m->account_shared && oe_acme_account_share(m, err, sizeof(err)) != 0) {
+        oe_log(OE_LOG_WARN, "cluster_order_deferred", "site", site, "reason", err, NULL);
+        oe_cluster_unlock(cl, site, token);
+        oe_acme_sleep(m, OE_CLUSTER_POLL_MS);
+        return;
+    }
+    char kid[OE_ACME_URL_MAX];
+    EVP_PKEY *key = oe_acme_account_current(m, kid, sizeof(kid));
+    if ((key != c->account_key || strcmp(kid, c->kid) != 0) &&
+        oe_acme_client_set_account(c, key, kid, err, sizeof(err)) != 0) {
+        on_failure(j, NULL, err);
+        oe_cluster_unlock(cl, site, token);
+        return;
+    }
+    run_order(j, c, token);
+    oe_cluster_unlock(cl, site, token);
+}
+
 static void *job_main(void *arg)
 {
     oe_acme_job_t *j = arg;
     oe_acme_client_t c;
     char err[512], kid[OE_ACME_URL_MAX];
-    oe_acme_account_kid(j->m, kid, sizeof(kid));
-    if (oe_acme_client_init(&c, j->cfg, j->m->account_key, kid, &j->m->stop, sleep_cb, j, err, sizeof(err)) != 0) {
+    EVP_PKEY *account_key = oe_acme_account_current(j->m, kid, sizeof(kid));
+    if (oe_acme_client_init(&c, j->cfg, account_key, kid, &j->m->stop, sleep_cb, j, err, sizeof(err)) != 0) {
         oe_log(OE_LOG_ERROR, "acme_failed", "error", err, "site", j->site->name, NULL);
         return NULL;
     }
     time_t logged_due = -1;
     while (!oe_acme_stopping(j->m)) {
+        if (j->m->cluster)
+            cluster_sync(j, 0, 0);
         check_ari(j, &c);
         time_t due = due_time(j), now = time(NULL);
         if (due > now) {
@@ -493,7 +787,10 @@ static void *job_main(void *arg)
                 break;
             continue;
         }
-        run_order(j, &c);
+        if (j->m->cluster)
+            cluster_order(j, &c);
+        else
+            run_order(j, &c, 0);
     }
     oe_acme_client_free(&c);
     return NULL;

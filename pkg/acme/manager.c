@@ -94,7 +94,8 @@ int oe_acme_sleep(oe_acme_t *m, uint64_t ms)
         deadline.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&m->lock);
-    while (!m->stop) {
+    unsigned wake = m->wake;
+    while (!m->stop && wake == m->wake) {
         if (pthread_cond_timedwait(&m->cond, &m->lock, &deadline) == ETIMEDOUT)
             break;
     }
@@ -164,6 +165,91 @@ static int load_account(oe_acme_t *m, char *err, size_t errlen)
     return 0;
 }
 
+/* The cluster saw something change (another replica's certificate, Redis back): every job
+ * looks again at once instead of at its next wake-up. */
+static void on_cluster_change(void *data)
+{
+    oe_acme_t *m = data;
+    pthread_mutex_lock(&m->lock);
+    m->wake++;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+}
+
+int oe_acme_account_share(oe_acme_t *m, char *err, size_t errlen)
+{
+    if (!m->cluster)
+        return 0;
+    size_t klen = 0;
+    pthread_mutex_lock(&m->account_lock);
+    char *pem = oe_acme_key_pem(m->account_key, &klen);
+    pthread_mutex_unlock(&m->account_lock);
+    if (!pem) {
+        snprintf(err, errlen, "cannot encode the account key");
+        return -1;
+    }
+    oe_cluster_account_t a;
+    int rc = oe_cluster_account_claim(m->cluster, pem, klen, &a, err, errlen);
+    int same = rc == 0 && a.key_len == klen && memcmp(a.key_pem, pem, klen) == 0;
+    OPENSSL_cleanse(pem, klen);
+    free(pem);
+    if (rc != 0) {
+        if (rc == -2)
+            oe_log(OE_LOG_ERROR, "cluster_account_rejected", "error", err, "action",
+                   "the local account is used; no order until the shared one is readable", NULL);
+        return -1;
+    }
+    EVP_PKEY *key = same ? NULL : oe_acme_key_from_pem(a.key_pem, a.key_len);
+    json_t *jwk = key ? oe_acme_jwk(key) : NULL;
+    if (!same && !jwk) {
+        EVP_PKEY_free(key);
+        oe_cluster_account_free(&a);
+        snprintf(err, errlen, "the shared ACME account key in Redis is not a usable EC P-256 key");
+        oe_log(OE_LOG_ERROR, "cluster_account_rejected", "error", err, NULL);
+        return -1;
+    }
+    json_decref(jwk);
+    char e[256];
+    pthread_mutex_lock(&m->account_lock);
+    if (!same) {
+        if (m->nretired < sizeof(m->retired) / sizeof(m->retired[0])) {
+            m->retired[m->nretired++] = m->account_key;
+        } else {
+            EVP_PKEY_free(m->retired[0]); /* the oldest: no client holds it any more */
+            for (size_t i = 1; i < m->nretired; i++)
+                m->retired[i - 1] = m->retired[i];
+            m->retired[m->nretired - 1] = m->account_key;
+        }
+        m->account_key = key;
+        /* the local copy follows the shared account */
+        if (oe_store_write(m->cfg->state_dir, "account.key", a.key_pem, a.key_len, 0600, e, sizeof(e)) != 0)
+            oe_log(OE_LOG_WARN, "acme_account_write_failed", "error", e, NULL);
+        m->kid[0] = '\0';
+    }
+    if (a.url[0] && strcmp(a.directory, m->cfg->acme.directory) == 0)
+        snprintf(m->kid, sizeof(m->kid), "%s", a.url);
+    else if (!same)
+        m->kid[0] = '\0';
+    m->account_shared = 1;
+    pthread_mutex_unlock(&m->account_lock);
+    oe_log(OE_LOG_INFO, "cluster_account", "source", same ? "this replica's key (now shared)" : "the shared key", "url",
+           a.url[0] ? a.url : "(not registered yet)", NULL);
+    /* a URL we know and Redis does not (registered while Redis was away) */
+    if (same && !a.url[0] && m->kid[0])
+        oe_cluster_account_set_url(m->cluster, m->cfg->acme.directory, m->kid, e, sizeof(e));
+    oe_cluster_account_free(&a);
+    return 0;
+}
+
+EVP_PKEY *oe_acme_account_current(oe_acme_t *m, char *kid, size_t cap)
+{
+    pthread_mutex_lock(&m->account_lock);
+    EVP_PKEY *k = m->account_key;
+    snprintf(kid, cap, "%s", m->kid);
+    pthread_mutex_unlock(&m->account_lock);
+    return k;
+}
+
 void oe_acme_account_kid(oe_acme_t *m, char *kid, size_t cap)
 {
     pthread_mutex_lock(&m->account_lock);
@@ -183,16 +269,22 @@ void oe_acme_account_learned(oe_acme_t *m, const char *kid)
         oe_log(OE_LOG_ERROR, "acme_account_write_failed", "error", err, NULL);
     pthread_mutex_unlock(&m->account_lock);
     free(txt);
+    if (m->cluster && oe_cluster_account_set_url(m->cluster, m->cfg->acme.directory, kid, err, sizeof(err)) != 0)
+        oe_log(OE_LOG_WARN, "cluster_account_write_failed", "error", err, "action", "written when Redis is back", NULL);
 }
 
 /* ---- start / stop ---------------------------------------------------------------- */
 
 static void destroy(oe_acme_t *m)
 {
+    if (m->cluster)
+        oe_cluster_on_change(m->cluster, NULL, NULL);
     for (size_t i = 0; i < m->njobs; i++)
         oe_acme_job_free(m->jobs[i]);
     free(m->jobs);
     EVP_PKEY_free(m->account_key);
+    for (size_t i = 0; i < m->nretired; i++)
+        EVP_PKEY_free(m->retired[i]);
     pthread_cond_destroy(&m->cond);
     pthread_mutex_destroy(&m->lock);
     pthread_mutex_destroy(&m->account_lock);
@@ -244,6 +336,12 @@ oe_acme_t *oe_acme_start(const oe_config_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "acme: %s", e);
         destroy(m);
         return NULL;
+    }
+    /* cluster mode: one account for every replica (when Redis is away, before the first order) */
+    if ((m->cluster = oe_cluster_get()) != NULL) {
+        if (oe_cluster_up(m->cluster))
+            oe_acme_account_share(m, e, sizeof(e));
+        oe_cluster_on_change(m->cluster, on_cluster_change, m);
     }
     /* every stored certificate is served before any thread starts */
     for (size_t i = 0; i < cfg->sites_count; i++) {

@@ -18,6 +18,7 @@
 
 #include "acme/acme.h"
 #include "acme/acme_parse.h"
+#include "cluster/cluster.h"
 #include "config/config.h"
 
 typedef struct oe_acme_job oe_acme_job_t;
@@ -27,9 +28,15 @@ struct oe_acme {
     pthread_mutex_t lock; /* guards stop (with cond) */
     pthread_cond_t cond;
     int stop;
+    unsigned wake; /* bumped (under lock) when the cluster saw a change: sleeping jobs look again */
+
+    oe_cluster_t *cluster; /* cluster.redis: the state shared with the other replicas; NULL: one node */
+    int account_shared;    /* the account key is the one in Redis (cluster mode) */
+    EVP_PKEY *retired[8];  /* account keys replaced by the shared one (freed at stop: clients borrowed them) */
+    size_t nretired;
 
     /* the account, shared by every job */
-    EVP_PKEY *account_key;        /* read-only once loaded */
+    EVP_PKEY *account_key;        /* replaced only by oe_acme_account_share(), under account_lock */
     pthread_mutex_t account_lock; /* guards kid and writing account.json */
     char kid[OE_ACME_URL_MAX];
     char prev_directory[512]; /* the directory account.json was written for ("" when unknown) */
@@ -50,6 +57,11 @@ int oe_acme_stopping(oe_acme_t *m);
 int oe_acme_sleep(oe_acme_t *m, uint64_t ms); /* non-zero when stopping */
 void oe_acme_account_kid(oe_acme_t *m, char *kid, size_t cap);
 void oe_acme_account_learned(oe_acme_t *m, const char *kid); /* stores it in account.json */
+/* Cluster mode: makes the account the one shared in Redis (stores ours there when there is
+ * none; adopts the stored one, with its URL, otherwise). Returns 0, or -1 with err. */
+int oe_acme_account_share(oe_acme_t *m, char *err, size_t errlen);
+/* The account key now (a reference the manager keeps until stop) and URL. */
+EVP_PKEY *oe_acme_account_current(oe_acme_t *m, char *kid, size_t cap);
 
 /* job.c */
 /* A job for site i of m->cfg: checks its directory, loads (and serves) its stored

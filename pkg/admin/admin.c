@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "admin/internal.h"
+#include "cluster/cluster.h"
 #include "h2o_compat.h"
 #include "handover/handover.h"
 #include "log/log.h"
@@ -232,8 +233,23 @@ static int on_readyz(h2o_handler_t *_self, h2o_req_t *req)
     oe_proxy_gen_t *gen = oe_proxy_gen_acquire(); /* the configuration in service */
     int ready = oe_admin_ready(gen != NULL ? oe_proxy_gen_config(gen) : self->admin->cfg, &reason);
     oe_proxy_gen_release(gen);
+    oe_cluster_info_t ci;
+    oe_cluster_info(&ci); /* cluster mode: serving never depends on Redis, but readiness says how it is */
     if (ready) {
-        oe_admin_send_text(req, 200, "OK", "application/json", H2O_STRLIT("{\"status\":\"ready\"}\n"));
+        if (ci.enabled && !ci.up) {
+            int n =
+                snprintf(body, sizeof(body),
+                         "{\"status\":\"ready\",\"cluster\":\"redis down\",\"reason\":\"Redis unreachable for %llds: "
+                         "serving the local copy of every certificate; no ACME order until it is back\"}\n",
+                         (long long)(ci.down_since ? time(NULL) - ci.down_since : 0));
+            oe_admin_send_text(req, 200, "OK", "application/json", body,
+                               (size_t)n < sizeof(body) ? (size_t)n : sizeof(body) - 1);
+        } else if (ci.enabled) {
+            oe_admin_send_text(req, 200, "OK", "application/json",
+                               H2O_STRLIT("{\"status\":\"ready\",\"cluster\":\"redis up\"}\n"));
+        } else {
+            oe_admin_send_text(req, 200, "OK", "application/json", H2O_STRLIT("{\"status\":\"ready\"}\n"));
+        }
     } else {
         int n = snprintf(body, sizeof(body), "{\"status\":\"not ready\",\"reason\":\"%s\"}\n", reason);
         oe_admin_send_text(req, 503, "Service Unavailable", "application/json", body,

@@ -225,6 +225,14 @@ typedef struct oe_config {
         char *token_file; /* admin.token_file: bearer token for them; NULL: none */
     } admin;
 
+    struct {
+        char *redis;               /* redis://[user:pass@]host:port[/db]; NULL: one node (state_dir only) */
+        char *key_prefix;          /* default "ott-edge:" */
+        uint64_t lock_ttl_ms;      /* default 60s */
+        char *node_id;             /* NULL: the host name */
+        char *encryption_key_file; /* NULL: keys stored in clear in Redis */
+    } cluster;
+
     /* The sites, in the order written (or the one site made from domains + upstream + tls.*
      * when the file has no `sites`). Every per-site value is resolved (inherited or set). */
     oe_site_t *sites; /* always >= 1 after oe_config_load() */
@@ -276,6 +284,21 @@ int oe_config_site_by_name(const oe_config_t *cfg, const char *name);
  * caller frees it with oe_config_upstream_free). Returns 0, or -1 with a message. */
 int oe_config_parse_upstream(const char *url, oe_upstream_addr_t *out, char *msg, size_t len);
 void oe_config_upstream_free(oe_upstream_addr_t *u);
+
+/* cluster.redis, split: redis://[user[:password]@]host[:port][/db] (user and password
+ * percent-decoded; port 6379 and db 0 by default; an IPv6 host in brackets). out may be NULL
+ * (validation only). Returns 0, or -1 with a message. */
+typedef struct oe_redis_url {
+    char host[256];
+    uint16_t port;
+    int db;
+    char user[128];     /* "" when none (AUTH password, or no AUTH) */
+    char password[256]; /* "" when none */
+} oe_redis_url_t;
+int oe_config_parse_redis_url(const char *url, oe_redis_url_t *out, char *msg, size_t len);
+/* cluster.encryption_key_file: reads the 32-byte key (raw bytes, 64 hex digits or base64, a
+ * trailing newline allowed). Returns 0, or -1 with a message. */
+int oe_config_read_key32(const char *file, unsigned char key[32], char *msg, size_t len);
 
 /* Parsers shared with the tests and with other modules. Each returns 0 on success. */
 int oe_config_parse_duration(const char *s, uint64_t *out_ms);

@@ -61,6 +61,17 @@ size_t oe_config_upgrade_keys(const oe_config_t *a, const oe_config_t *b, char *
         add_key(out, len, &n, "cache.max_object");
     if (!str_eq(a->admin.token_file, b->admin.token_file)) /* the file named at start is re-read */
         add_key(out, len, &n, "admin.token_file");
+    /* cluster mode: the Redis connection, the replica's name and its keys are set up at start */
+    if (!str_eq(a->cluster.redis, b->cluster.redis))
+        add_key(out, len, &n, "cluster.redis");
+    if (!str_eq(a->cluster.key_prefix, b->cluster.key_prefix))
+        add_key(out, len, &n, "cluster.key_prefix");
+    if (a->cluster.lock_ttl_ms != b->cluster.lock_ttl_ms)
+        add_key(out, len, &n, "cluster.lock_ttl");
+    if (!str_eq(a->cluster.node_id, b->cluster.node_id))
+        add_key(out, len, &n, "cluster.node_id");
+    if (!str_eq(a->cluster.encryption_key_file, b->cluster.encryption_key_file))
+        add_key(out, len, &n, "cluster.encryption_key_file");
     return n;
 }
 

@@ -54,7 +54,7 @@ struct keydef {
     const char *doc; /* one line of Markdown for the reference table */
 };
 
-#define OE_CONFIG_NKEYS 79
+#define OE_CONFIG_NKEYS 84
 extern const keydef oe_config_keys[OE_CONFIG_NKEYS];
 
 /* One entry of a `paths` list as read from the file (sites.c resolves it for each site). */

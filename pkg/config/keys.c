@@ -347,6 +347,67 @@ static int check_base64(oe_config_t *cfg, const keydef *k, char *msg, size_t len
     return 0;
 }
 
+/* cluster.redis: redis://[user:password@]host:port[/db]. rediss:// is a known limit (hiredis 0.14 has no TLS). */
+static int check_redis_url(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
+{
+    const char *u = *(char **)oe_config_field(cfg, k), *p;
+
+    (void)bad;
+    if (u == NULL)
+        return 0;
+    for (p = u; *p; p++) {
+        if ((unsigned char)*p < 0x21 || *p == 0x7f) {
+            snprintf(msg, len, "the Redis URL has a space or control character");
+            return -1;
+        }
+    }
+    if (strncasecmp(u, "rediss://", 9) == 0) {
+        snprintf(msg, len,
+                 "rediss:// (TLS to Redis) is a known limit: Debian's hiredis 0.14 has no TLS. Reach Redis over a "
+                 "private network with redis://, or through a local TLS tunnel (stunnel, spiped) as "
+                 "redis://127.0.0.1:PORT");
+        return -1;
+    }
+    if (strncasecmp(u, "redis://", 8) != 0) {
+        snprintf(msg, len, "use redis://[user:password@]host:port[/db] (the Redis URL of OTT's Redis)");
+        return -1;
+    }
+    return oe_config_parse_redis_url(u, NULL, msg, len);
+}
+
+/* cluster.key_prefix and cluster.node_id: printable, no spaces, at most 64 bytes. */
+static int check_cluster_word(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
+{
+    const char *s = *(char **)oe_config_field(cfg, k), *p;
+
+    (void)bad;
+    if (s == NULL)
+        return 0;
+    if (*s == '\0' || strlen(s) > 64) {
+        snprintf(msg, len, "must be 1 to 64 characters");
+        return -1;
+    }
+    for (p = s; *p; p++) {
+        if (!isalnum((unsigned char)*p) && strchr(":._-", *p) == NULL) {
+            snprintf(msg, len, "\"%.64s\": use letters, digits and : . _ - only", s);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* cluster.encryption_key_file: a readable file of 32 bytes (raw, or 64 hex digits, or base64). */
+static int check_key_file(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
+{
+    const char *f = *(char **)oe_config_field(cfg, k);
+    unsigned char key[32];
+
+    (void)bad;
+    if (f == NULL)
+        return 0;
+    return oe_config_read_key32(f, key, msg, len);
+}
+
 /* acme.dns.resolvers: IP addresses with an optional port ("192.0.2.53", "127.0.0.1:5353", "[::1]:53"). */
 static int check_resolvers(oe_config_t *cfg, const keydef *k, char *msg, size_t len, size_t *bad)
 {
@@ -581,4 +642,21 @@ const keydef oe_config_keys[] = {
     {"admin.token_file", T_STR, OFF(admin.token_file), 0, NULL, F_OPTIONAL, NULL, 0, 0, NULL,
      "A file holding a bearer token that `/status.json` and `/metrics` then require (`Authorization: Bearer "
      "TOKEN`; the status page asks for it). Re-read on `SIGHUP`."},
+
+    {"cluster.redis", T_STR, OFF(cluster.redis), 0, NULL, F_OPTIONAL | F_SECRET, NULL, 0, 0, check_redis_url,
+     "Several replicas: `redis://[user:password@]host:port[/db]` of a Redis (OTT's) that the replicas share the ACME "
+     "account, certificates, challenges and locks through (see Several replicas). Unset: one node, `state_dir` "
+     "only. Prefer `OTT_EDGE_CLUSTER_REDIS_FILE` when it holds a password. `rediss://` (TLS) is not supported."},
+    {"cluster.key_prefix", T_STR, OFF(cluster.key_prefix), 0, "ott-edge:", 0, NULL, 0, 0, check_cluster_word,
+     "Prefix of every Redis key and channel ott-edge uses; it never touches other keys (give its Redis user "
+     "`~ott-edge:*`)."},
+    {"cluster.lock_ttl", T_DURATION, OFF(cluster.lock_ttl_ms), 0, "60s", 0, NULL, SEC, HOUR, NULL,
+     "Lifetime of a certificate's issuance lock; the holder extends it every third of it, so a crashed holder's lock "
+     "is free after at most this long (1s to 1h)."},
+    {"cluster.node_id", T_STR, OFF(cluster.node_id), 0, NULL, F_OPTIONAL, NULL, 0, 0, check_cluster_word,
+     "This replica's name in locks and logs. Unset: the host name (the pod name in Kubernetes)."},
+    {"cluster.encryption_key_file", T_STR, OFF(cluster.encryption_key_file), 0, NULL, F_OPTIONAL, NULL, 0, 0,
+     check_key_file,
+     "File with 32 random bytes (raw, 64 hex digits or base64, e.g. `openssl rand -base64 32`): private keys and "
+     "the account key are stored in Redis AES-256-GCM encrypted. Recommended; every replica needs the same key."},
 };

@@ -14,6 +14,7 @@
 //       {type: 'hang', ms}            hold the request (ms, default forever), then drop it
 //       {type: 'garbage'}             200 with a body from GARBAGE (cycled) as JSON
 //       {type: 'reset'}               destroy the connection at once
+//       {type: 'delay', ms}           hold the request ms, then pass it through
 //   proxy.requests            [{t, method, path, fault}] (fault: the type, or 'pass')
 //   proxy.faulted()           number of requests answered with a fault
 //   proxy.close()             closes the listener and every held connection
@@ -125,7 +126,8 @@ export function startFaultProxy({ target, ca, cert, key, port = 0 }) {
         req.on('end', () => {
             const f = fault && match(req) ? fault : null;
             requests.push({ t: Date.now(), method: req.method, path: req.url, fault: f ? f.type : 'pass' });
-            if (f) answer(f, req, res);
+            if (f && f.type === 'delay') setTimeout(() => pass(req, res, Buffer.concat(chunks)), f.ms || 0);
+            else if (f) answer(f, req, res);
             else pass(req, res, Buffer.concat(chunks));
         });
     });

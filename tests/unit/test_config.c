@@ -1398,6 +1398,11 @@ static const char *const all_keys[] = {
     "access.ipv6_prefix",
     "admin.allow",
     "admin.token_file",
+    "cluster.redis",
+    "cluster.key_prefix",
+    "cluster.lock_ttl",
+    "cluster.node_id",
+    "cluster.encryption_key_file",
 };
 
 /* The keys a site in `sites` may set. */
