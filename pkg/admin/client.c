@@ -220,32 +220,44 @@ int oe_admin_bearer(const char *token_file, char *out, size_t cap, char *err, si
     return 0;
 }
 
-int oe_admin_status_print(const char *admin_addr, const char *token_file, FILE *out, char *err, size_t errlen)
+int oe_admin_request(const char *admin_addr, const char *token_file, oe_httpget_req_t *req, char *buf, size_t cap,
+                     oe_httpget_resp_t *resp, char *where, size_t wherelen, char *err, size_t errlen)
 {
-    char host[256], e[256], where[300], bearer[620] = "";
+    char host[256], bearer[620] = "";
     uint16_t port;
     if (oe_admin_target(admin_addr, host, sizeof(host), &port, err, errlen) != 0)
         return 1;
     if (token_file != NULL && oe_admin_bearer(token_file, bearer, sizeof(bearer), err, errlen) != 0)
         return 1;
-    oe_httpget_req_t req = {.host = host,
-                            .port = port,
-                            .path = "/status.json",
-                            .user_agent = "ott-edge-status",
-                            .authorization = bearer[0] != '\0' ? bearer : NULL,
-                            .http10 = 1,
-                            .timeout_ms = STATUS_TIMEOUT_MS};
+    snprintf(where, wherelen, strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
+    req->host = host;
+    req->port = port;
+    req->authorization = bearer[0] != '\0' ? bearer : NULL;
+    int rc = oe_httpget(req, buf, cap, resp, err, errlen);
+    OPENSSL_cleanse(bearer, sizeof(bearer));
+    req->host = NULL;
+    req->authorization = NULL;
+    return rc == OE_HTTPGET_OK ? 0 : 2;
+}
+
+int oe_admin_status_print(const char *admin_addr, const char *token_file, FILE *out, char *err, size_t errlen)
+{
+    char where[300], why[256];
+    oe_httpget_req_t req = {
+        .path = "/status.json", .user_agent = "ott-edge-status", .http10 = 1, .timeout_ms = STATUS_TIMEOUT_MS};
     oe_httpget_resp_t resp;
     char *buf = malloc(STATUS_RESPONSE_MAX);
     if (buf == NULL) {
         snprintf(err, errlen, "out of memory");
         return 1;
     }
-    snprintf(where, sizeof(where), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, (unsigned)port);
-    int rc = oe_httpget(&req, buf, STATUS_RESPONSE_MAX, &resp, e, sizeof(e));
-    OPENSSL_cleanse(bearer, sizeof(bearer));
-    if (rc != OE_HTTPGET_OK) {
-        snprintf(err, errlen, "cannot read /status.json from the admin listener at %s: %s", where, e);
+    int rc = oe_admin_request(admin_addr, token_file, &req, buf, STATUS_RESPONSE_MAX, &resp, where, sizeof(where), err,
+                              errlen);
+    if (rc == 2) {
+        snprintf(why, sizeof(why), "%s", err);
+        snprintf(err, errlen, "cannot read /status.json from the admin listener at %s: %s", where, why);
+    }
+    if (rc != 0) {
         free(buf);
         return 1;
     }

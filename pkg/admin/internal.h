@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "h2o_compat.h"
+#include "httpget/httpget.h"
 #include "metrics/metrics.h"
 
 /* status.c: what the status page, /status.json and the admin's /metrics families show.
@@ -34,6 +35,13 @@ extern const size_t oe_admin_status_html_len;
 /* admin.c: answers 403 (peer not in admin.allow, as the configuration in service says) or
  * 401 (needs_token and no right bearer token from admin.token_file); returns 1 when it did. */
 int oe_admin_refused(h2o_req_t *req, int needs_token);
+/* client.c: one request from a command-line client to the admin listener: req gets the
+ * host, port and the bearer token of token_file (when not NULL; wiped after use) filled in.
+ * Returns 0 with the answer in buf/resp; 1 with a message (bad address, unreadable token);
+ * 2 when the exchange failed (the reason in err, for the caller to frame). where gets
+ * "host:port" ("[v6]:port") for messages. */
+int oe_admin_request(const char *admin_addr, const char *token_file, oe_httpget_req_t *req, char *buf, size_t cap,
+                     oe_httpget_resp_t *resp, char *where, size_t wherelen, char *err, size_t errlen);
 /* client.c: "Bearer TOKEN" from admin.token_file (its first line). 0, or -1 with a message. */
 int oe_admin_bearer(const char *token_file, char *out, size_t cap, char *err, size_t errlen);
 

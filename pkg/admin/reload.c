@@ -10,7 +10,6 @@
  * Must not touch: the configuration, the server, certificates.
  */
 #include <jansson.h>
-#include <openssl/crypto.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -138,27 +137,21 @@ void oe_admin_register_reload(h2o_hostconf_t *host)
 
 int oe_admin_reload_request(const char *admin_addr, const char *token_file, FILE *out, char *err, size_t errlen)
 {
-    char host[256], buf[4096], e[256], bearer[620] = "";
-    uint16_t port;
-    if (oe_admin_target(admin_addr, host, sizeof(host), &port, err, errlen) != 0)
-        return 1;
-    if (token_file != NULL && oe_admin_bearer(token_file, bearer, sizeof(bearer), err, errlen) != 0)
-        return 1;
-    oe_httpget_req_t req = {.host = host,
-                            .port = port,
-                            .path = "/reload",
+    char buf[4096], where[300], why[256];
+    oe_httpget_req_t req = {.path = "/reload",
                             .post = 1,
                             .user_agent = "ott-edge-reload",
-                            .authorization = bearer[0] != '\0' ? bearer : NULL,
                             .http10 = 1,
                             .timeout_ms = RELOAD_TIMEOUT_MS,
                             .connect_timeout_ms = 2000};
     oe_httpget_resp_t resp;
-    if (oe_httpget(&req, buf, sizeof(buf), &resp, e, sizeof(e)) != OE_HTTPGET_OK) {
-        snprintf(err, errlen, "cannot ask %s:%u for a reload: %s", host, (unsigned)port, e);
-        return 1;
+    int rc = oe_admin_request(admin_addr, token_file, &req, buf, sizeof(buf), &resp, where, sizeof(where), err, errlen);
+    if (rc == 2) {
+        snprintf(why, sizeof(why), "%s", err);
+        snprintf(err, errlen, "cannot ask %s for a reload: %s", where, why);
     }
-    OPENSSL_cleanse(bearer, sizeof(bearer));
+    if (rc != 0)
+        return 1;
     if (resp.status == 401 || resp.status == 403) {
         snprintf(err, errlen, "the admin listener refused the reload (HTTP %d): %s", resp.status,
                  resp.status == 401 ? "admin.token_file is needed (set it, or OTT_EDGE_ADMIN_TOKEN_FILE)"
@@ -170,9 +163,9 @@ int oe_admin_reload_request(const char *admin_addr, const char *token_file, FILE
     const char *result = json_string_value(json_object_get(doc, "result"));
     const char *message = json_string_value(json_object_get(doc, "message"));
     json_int_t gen = json_integer_value(json_object_get(doc, "generation"));
-    int rc = 1;
+    rc = 1;
     if (result == NULL) {
-        snprintf(err, errlen, "unexpected answer from %s:%u/reload (HTTP %d)", host, (unsigned)port, resp.status);
+        snprintf(err, errlen, "unexpected answer from %s/reload (HTTP %d)", where, resp.status);
     } else if (strcmp(result, "ok") == 0) {
         fprintf(out, "reloaded: configuration generation %lld%s%s\n", (long long)gen, message && *message ? ": " : "",
                 message ? message : "");
