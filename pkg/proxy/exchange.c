@@ -40,7 +40,9 @@ typedef struct exchange {
     uint64_t left; /* B_LENGTH: body bytes still to come */
     struct phr_chunked_decoder chunked;
     unsigned reused : 1;      /* the connection came from the idle pool */
-    unsigned retried : 1;     /* already retried once after the request was sent */
+    unsigned retried : 1;     /* already sent once more, to another server */
+    unsigned refreshed : 1;   /* already sent once more after a kept-alive connection failed */
+    unsigned fresh : 1;       /* the next connection must be a new one, not an idle one */
     unsigned counted : 1;     /* srv's requests-in-flight count includes this one */
     unsigned keepalive : 1;   /* the upstream connection may be reused after this response */
     unsigned websocket : 1;   /* a WebSocket upgrade was asked for */
@@ -168,16 +170,20 @@ static int idempotent(h2o_req_t *req)
     return 0;
 }
 
-/* The upstream connection failed before any byte of a response. A kept-alive connection
- * the upstream had closed just before reuse is retried once on a fresh one; a request the
- * server took and never answered goes once to another server when it is idempotent. */
+/* The upstream connection failed before any byte of a response. An idempotent request on a
+ * kept-alive connection the upstream had closed just before reuse is sent again once on a
+ * fresh connection to the same server; an idempotent request the server took and never
+ * answered goes once to another server. Anything else gets 502. */
 static void failed_before_response(exchange_t *x, const char *why)
 {
     int can_retry = x->len == 0 && idempotent(x->req);
-    if (x->reused && can_retry && !x->retried) {
+    if (x->reused && can_retry && !x->refreshed) {
+        /* not the server's fault yet, and not the one retry on another server either: a
+         * dying server can still accept the fresh connection and then reset it */
         release(x, 0);
-        x->retried = 1;
+        x->refreshed = 1;
         x->reused = 0;
+        x->fresh = 1; /* the server's other idle connections may be just as dead */
         start(x, 0);
         return;
     }
@@ -352,7 +358,8 @@ static void start(exchange_t *x, int next_server)
     oe_upstream_active(x->srv, 1);
     x->counted = 1;
     x->state = S_CONNECT;
-    h2o_socket_t *sock = oe_upstream_idle_take(x->srv, ctx->loop);
+    h2o_socket_t *sock = x->fresh ? NULL : oe_upstream_idle_take(x->srv, ctx->loop);
+    x->fresh = 0;
     if (sock != NULL) {
         x->reused = 1;
         send_request(x, sock);

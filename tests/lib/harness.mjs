@@ -46,6 +46,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { after } from 'node:test';
 
 export const TESTS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const EDGE_BIN = process.env.OTT_EDGE_BIN
@@ -88,6 +89,10 @@ function cleanup() {
     dirs.clear();
 }
 process.on('exit', cleanup);
+// Under the test runner, also once every test of the file is over: a test that failed
+// half-way leaves its processes running, and their pipes would keep this file (and ctest)
+// waiting until the timeout instead of reporting the failure.
+if (process.env.NODE_TEST_CONTEXT) after(cleanup);
 for (const sig of ['SIGINT', 'SIGTERM']) {
     process.on(sig, () => {
         cleanup();
