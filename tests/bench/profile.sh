@@ -4,6 +4,11 @@
 # same static nginx upstream as run.sh, a fixed number of requests from h2load.
 #
 #   tests/bench/profile.sh [--h2] [--body 1k|100k] [--requests N] [--bin BINARY] [--top N]
+#   tests/bench/profile.sh --newconn [--seconds S] [--bin BINARY]
+#
+# --newconn: a new TLS connection per request (wrk -H 'Connection: close' for S seconds,
+# default 20, the client pinned like run.sh's newconn axis: TLS 1.3, AES-128-GCM, X25519,
+# sessions resumed), and the figure is instructions per connection.
 #
 # Prints "ott-edge: I instructions per request (N requests, K connections)" and the top
 # functions by inclusive and self cost (callgrind_annotate). Compare two binaries by
@@ -14,10 +19,12 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-bin=$root/build/ott-edge proto=h1 body=1k requests=20000 top=30
+bin=$root/build/ott-edge proto=h1 body=1k requests=20000 top=30 seconds=20
 while [ $# -gt 0 ]; do
     case $1 in
     --h2) proto=h2 ;;
+    --newconn) proto=newconn ;;
+    --seconds) seconds=${2:?}; shift ;;
     --body) body=${2:?}; shift ;;
     --requests) requests=${2:?}; shift ;;
     --bin) bin=${2:?}; shift ;;
@@ -32,6 +39,7 @@ die() { echo "profile.sh: $*" >&2; exit 1; }
 missing=()
 command -v nginx >/dev/null || missing+=(nginx)
 command -v h2load >/dev/null || missing+=(nghttp2-client)
+command -v wrk >/dev/null || missing+=(wrk)
 command -v valgrind >/dev/null || missing+=(valgrind)
 if [ ${#missing[@]} -gt 0 ]; then
     prc=/usr/sbin/policy-rc.d ours=0
@@ -86,10 +94,18 @@ for _ in $(seq 300); do
     curl -sk --max-time 1 -o /dev/null "https://127.0.0.1:$edge/" && break
     sleep 0.1
 done
+# start-up is not counted: the counters start from zero once ott-edge answers
+callgrind_control -z "$vg" >/dev/null 2>&1 || echo "profile.sh: callgrind_control -z failed: start-up is counted too" >&2
 path=/
 [ "$body" = 100k ] && path=/100k
 conns=16
-if [ $proto = h2 ]; then
+if [ $proto = newconn ]; then
+    OPENSSL_CONF=$here/client-openssl.cnf wrk -t2 -c$conns -d"${seconds}s" -H 'Connection: close' \
+        "https://127.0.0.1:$edge$path" >"$work/load.log" 2>&1
+    requests=$(awk '/requests in/ {print $1+0}' "$work/load.log")
+    cat "$work/load.log" >&2
+    [ "${requests:-0}" -gt 0 ] || die "wrk made no request (see above)"
+elif [ $proto = h2 ]; then
     h2load -n "$requests" -c $conns -m 10 "https://127.0.0.1:$edge$path" >"$work/load.log" 2>&1
 else
     h2load --h1 -n "$requests" -c $conns "https://127.0.0.1:$edge$path" >"$work/load.log" 2>&1
@@ -99,7 +115,11 @@ kill -TERM $vg
 wait $vg 2>/dev/null
 total=$(callgrind_annotate "$work/cg.out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')
 [ -n "$total" ] || die "no callgrind totals (see $work/edge.log)"
-echo "ott-edge: $((total / requests)) instructions per request ($requests requests $proto $body, $conns connections; start-up and shutdown included)"
+if [ $proto = newconn ]; then
+    echo "ott-edge: $((total / requests)) instructions per new TLS connection ($requests connections of one request, $body; shutdown included)"
+else
+    echo "ott-edge: $((total / requests)) instructions per request ($requests requests $proto $body, $conns connections; shutdown included)"
+fi
 echo "--- top $top by inclusive cost"
 callgrind_annotate --inclusive=yes "$work/cg.out" 2>/dev/null | sed -n '/^Ir/,$p' | head -$((top + 2))
 echo "--- top $top by self cost"
