@@ -18,6 +18,7 @@
 #include "admin/admin.h"
 #include "admin/internal.h"
 #include "cache/cache.h"
+#include "cluster/cluster.h"
 #include "log/log.h"
 #include "proxy/proxy.h"
 #include "server/server.h"
@@ -326,6 +327,20 @@ static json_t *str_or_null(const char *s)
     return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
 }
 
+/* Cluster mode as this replica sees it (from memory: the status never asks Redis); null
+ * when cluster.redis is not set. */
+static json_t *cluster_json(void)
+{
+    oe_cluster_info_t ci;
+    oe_cluster_info(&ci);
+    if (!ci.enabled)
+        return json_null();
+    return json_pack("{s:s, s:b, s:o, s:o, s:I, s:I, s:o}", "node", ci.node, "redis_up", ci.up, "down_since",
+                     time_or_null(ci.down_since), "last_sync", time_or_null(ci.last_sync), "locks_held",
+                     (json_int_t)ci.locks_held, "certificates_received", (json_int_t)ci.received, "last_error",
+                     str_or_null(ci.last_error));
+}
+
 /* "a,b,c" -> ["a","b","c"] */
 static json_t *name_list(const char *names)
 {
@@ -536,11 +551,12 @@ char *oe_admin_status_json(size_t *len)
                   time_or_null(s.reloads.last_at), "last_reload_result",
                   s.reloads.last_at == 0 ? json_null() : json_string(s.reloads.last_ok ? "ok" : "failed"),
                   "last_reload_message", s.reloads.last_at == 0 ? json_null() : str_or_null(s.reloads.last_message));
-    json_t *doc = json_pack("{s:s, s:I, s:I, s:I, s:b, s:o, s:b, s:o, s:o, s:o, s:o, s:o}", "version", OE_VERSION,
-                            "pid", (json_int_t)getpid(), "now", (json_int_t)s.now, "started", (json_int_t)started_at,
-                            "ready", s.ready, "ready_reason", s.ready ? json_null() : str_or_null(s.ready_reason),
-                            "draining", s.draining, "config", config, "sites", sites_json(&s, h, n, &now), "live",
-                            live_json(h, n, &now), "history", history_json(h, n), "acme_events", events);
+    json_t *doc =
+        json_pack("{s:s, s:I, s:I, s:I, s:b, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o}", "version", OE_VERSION, "pid",
+                  (json_int_t)getpid(), "now", (json_int_t)s.now, "started", (json_int_t)started_at, "ready", s.ready,
+                  "ready_reason", s.ready ? json_null() : str_or_null(s.ready_reason), "draining", s.draining, "config",
+                  config, "cluster", cluster_json(), "sites", sites_json(&s, h, n, &now), "live", live_json(h, n, &now),
+                  "history", history_json(h, n), "acme_events", events);
     free(h);
     free(ev);
     free_snapshot(&s);

@@ -89,6 +89,10 @@ describe('cluster.redis that cannot work', () => {
             await edge.waitForLog(/cluster_account /, 5000 * slow);
             const m = (await adminGet(edge, '/metrics')).body;
             assert.match(m, /ott_edge_cluster_redis_up 1/);
+            const k = JSON.parse((await adminGet(edge, '/status.json')).body).cluster;
+            assert.equal(k.node, 'c1');
+            assert.equal(k.redis_up, true);
+            assert.equal(k.down_since, null);
         } finally {
             await edge.stop();
         }
@@ -131,6 +135,10 @@ describe('cluster.redis that cannot work', () => {
             assert.equal((await adminGet(edge, '/livez')).status, 200);
             const m = (await adminGet(edge, '/metrics')).body;
             assert.match(m, /ott_edge_cluster_redis_up 0/);
+            const k = JSON.parse((await adminGet(edge, '/status.json')).body).cluster;
+            assert.equal(k.redis_up, false, 'the status page says Redis is down');
+            assert.ok(k.down_since > 0);
+            assert.match(k.last_error, /connect/i);
             // Redis appears: connected without a restart
             const late = await startRedis({ port });
             try {

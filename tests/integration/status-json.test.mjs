@@ -42,6 +42,7 @@ describe('/status.json and the status page', () => {
         assert.equal(s.ready, true);
         assert.equal(s.ready_reason, null);
         assert.equal(s.draining, false);
+        assert.equal(s.cluster, null, 'no cluster.redis: no cluster object');
         assert.equal(typeof s.version, 'string');
         assert.ok(s.started <= s.now);
         assert.equal(s.sites.length, 1);
