@@ -12,6 +12,7 @@
 #include "access/internal.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "pages/pages.h"
 #include "util/util.h"
 
 #define TABLE_ENTRIES 65536 /* clients (and buckets) tracked at once: 3 MiB */
@@ -369,42 +370,6 @@ int oe_access_check(const oe_config_t *cfg, char *err, size_t errlen)
 
 /* ---- answers --------------------------------------------------------------------------- */
 
-static int wants_json(h2o_req_t *req)
-{
-    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT, -1);
-    if (i == -1)
-        return 0;
-    h2o_iovec_t v = req->headers.entries[i].value;
-    return h2o_strstr(v.base, v.len, H2O_STRLIT("json")) != SIZE_MAX &&
-           h2o_strstr(v.base, v.len, H2O_STRLIT("text/html")) == SIZE_MAX;
-}
-
-/* A small page (JSON when the client asks for JSON) with the status. */
-static void answer(h2o_req_t *req, int status, const char *reason, const char *message)
-{
-    char buf[512];
-    int json = wants_json(req), n;
-
-    if (json)
-        n = snprintf(buf, sizeof(buf), "{\"status\":%d,\"error\":\"%s\",\"message\":\"%s\"}\n", status, reason,
-                     message);
-    else
-        n = snprintf(buf, sizeof(buf),
-                     "<!doctype html><html><head><meta charset=\"utf-8\"><title>%d %s</title></head>"
-                     "<body><h1>%d %s</h1><p>%s</p><hr><p>ott-edge</p></body></html>\n",
-                     status, reason, status, reason, message);
-    if (n < 0 || (size_t)n >= sizeof(buf))
-        n = 0;
-    req->res.status = status;
-    req->res.reason = reason;
-    req->res.content_length = (size_t)n;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                   json ? "application/json" : "text/html; charset=utf-8",
-                   json ? sizeof("application/json") - 1 : sizeof("text/html; charset=utf-8") - 1);
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
-    h2o_send_inline(req, buf, (size_t)n);
-}
-
 static void count(uint64_t *c)
 {
     __atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
@@ -413,7 +378,7 @@ static void count(uint64_t *c)
 static int deny(site_rules_t *sr, h2o_req_t *req)
 {
     count(&sr->ctr->denied);
-    answer(req, 403, "Forbidden", "Access to this site is not allowed from your address.");
+    oe_pages_send(req, 403, "Forbidden", "Access to this site is not allowed from your address.");
     return 0;
 }
 
@@ -427,11 +392,11 @@ static int too_many(site_rules_t *sr, h2o_req_t *req, int kind, uint64_t retry_m
     }
     if (kind == L_MAX_CONNS)
         req->http1_is_persistent = 0;
-    answer(req, 429, "Too Many Requests",
-           kind == L_MAX_WS      ? "Too many WebSockets open from your address."
-           : kind == L_MAX_CONNS ? "Too many connections open from your address."
-           : kind == L_AUTH      ? "Too many wrong passwords from your address: wait a little."
-                                 : "Too many requests from your address: slow down.");
+    oe_pages_send(req, 429, "Too Many Requests",
+                  kind == L_MAX_WS      ? "Too many WebSockets open from your address."
+                  : kind == L_MAX_CONNS ? "Too many connections open from your address."
+                  : kind == L_AUTH      ? "Too many wrong passwords from your address: wait a little."
+                                        : "Too many requests from your address: slow down.");
     return 0;
 }
 
@@ -440,7 +405,7 @@ static int unauthorized(site_rules_t *sr, h2o_req_t *req)
     count(&sr->ctr->unauthorized);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL, sr->challenge,
                    strlen(sr->challenge));
-    answer(req, 401, "Unauthorized", "This site needs a user name and a password.");
+    oe_pages_send(req, 401, "Unauthorized", "This site needs a user name and a password.");
     return 0;
 }
 
@@ -583,7 +548,7 @@ static int basic_auth(handler_t *h, const rule_t *r, h2o_req_t *req, const char 
     if (rc == OE_ACCESS_AUTH_PENDING)
         return 0; /* on_verified goes on */
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
-    answer(req, 503, "Service Unavailable", "Too many password checks at once: retry in a moment.");
+    oe_pages_send(req, 503, "Service Unavailable", "Too many password checks at once: retry in a moment.");
     return 0;
 }
 

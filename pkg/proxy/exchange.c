@@ -12,6 +12,7 @@
 #include "log/log.h"
 #include "loop/loop.h"
 #include "metrics/metrics.h"
+#include "pages/pages.h"
 #include "phr.h"
 #include "proxy/internal.h"
 #include "tunnel/tunnel.h"
@@ -139,11 +140,9 @@ static void fail(exchange_t *x, int timeout, const char *why)
     oe_log(OE_LOG_WARN, "upstream_error", "status", st, "site", x->target->site->name, "upstream",
            x->srv != NULL ? oe_upstream_server_url(x->srv) : "none", "path", path, "error", why, NULL);
     if (timeout)
-        oe_proxy_send_error(req, 504, "Gateway Timeout",
-                            "The application did not answer in time. Try again in a moment.");
+        oe_pages_send(req, 504, "Gateway Timeout", "The application did not answer in time. Try again in a moment.");
     else
-        oe_proxy_send_error(req, 502, "Bad Gateway",
-                            "The application is not reachable right now. Try again in a moment.");
+        oe_pages_send(req, 502, "Bad Gateway", "The application is not reachable right now. Try again in a moment.");
 }
 
 /* After the response started: the body cannot be completed. */
@@ -511,7 +510,7 @@ static void upgrade(exchange_t *x)
         if (dst.base == NULL) {
             h2o_socket_close(up);
             free(w);
-            oe_proxy_send_error(req, 502, "Bad Gateway", "Out of memory.");
+            oe_pages_send(req, 502, "Bad Gateway", "Out of memory.");
             return;
         }
         memcpy(dst.base, x->buf + x->off, rest);

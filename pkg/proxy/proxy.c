@@ -12,6 +12,7 @@
 #include "compress/compress.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "pages/pages.h"
 #include "proxy/exchange.h"
 #include "proxy/forwarded.h"
 #include "proxy/internal.h"
@@ -112,7 +113,7 @@ static int refuse_bad_head(h2o_req_t *req)
     for (size_t i = 0; i < req->headers.size; i++)
         total += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
     if (req->headers.size > OE_PROXY_MAX_HEADERS || total > OE_PROXY_MAX_HEADER_BYTES) {
-        oe_proxy_send_error(req, 431, "Request Header Fields Too Large", "Too many or too large request headers.");
+        oe_pages_send(req, 431, "Request Header Fields Too Large", "Too many or too large request headers.");
         return 1;
     }
     if (req->version >= 0x200)
@@ -133,7 +134,7 @@ static int refuse_bad_head(h2o_req_t *req)
     if (why == NULL)
         return 0;
     req->http1_is_persistent = 0; /* the rest of the stream cannot be trusted */
-    oe_proxy_send_error(req, 400, "Bad Request", why);
+    oe_pages_send(req, 400, "Bad Request", why);
     return 1;
 }
 
@@ -156,13 +157,13 @@ static int on_req(h2o_handler_t *_self, h2o_req_t *req)
         return 0;
     if (req->entity.base != NULL && req->entity.len > self->site->proxy.max_body_size) {
         req->http1_is_persistent = 0;
-        oe_proxy_send_error(req, 413, "Payload Too Large", "The request body is too large.");
+        oe_pages_send(req, 413, "Payload Too Large", "The request body is too large.");
         return 0;
     }
 
     if (path_is_blocked(self->site, req->path_normalized)) {
         oe_metrics_inc(&oe_metrics_self()->blocked, 1);
-        oe_proxy_send_error(req, 404, "Not Found", "Not found.");
+        oe_pages_send(req, 404, "Not Found", "Not found.");
         return 0;
     }
 

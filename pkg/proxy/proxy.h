@@ -58,7 +58,4 @@ size_t oe_proxy_gen_collect(uint64_t (*turned_after)(uint64_t ms));
  * buffers, idle upstream connections). Run the loop once more afterwards. */
 void oe_proxy_thread_exit(void);
 
-/* Sends a small error page (JSON when the client asks for JSON, else HTML). */
-void oe_proxy_send_error(h2o_req_t *req, int status, const char *reason, const char *message);
-
 #endif

@@ -17,6 +17,7 @@
 #include "http1/http1.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "pages/pages.h"
 #include "proxy/proxy.h"
 #include "server/abuse.h"
 #include "server/h2guard.h"
@@ -225,13 +226,13 @@ static int route(const oe_config_t *cfg, h2o_req_t *req, conn_rec_t *rec, uint64
         site = cfg->default_site;
     if (site < 0 && !(req->version >= 0x200 && sni >= 0)) {
         oe_metrics_inc(&oe_metrics_self()->misrouted, 1);
-        oe_proxy_send_error(req, 404, "Not Found", "No site is served under this name.");
+        oe_pages_send(req, 404, "Not Found", "No site is served under this name.");
         return -1;
     }
     if (site < 0 || (sni >= 0 && site != sni)) {
         oe_metrics_inc(&oe_metrics_self()->misrouted, 1);
-        oe_proxy_send_error(req, 421, "Misdirected Request",
-                            "This connection was opened for another site; open a new connection.");
+        oe_pages_send(req, 421, "Misdirected Request",
+                      "This connection was opened for another site; open a new connection.");
         return -1;
     }
     return site;
@@ -262,7 +263,7 @@ static int on_req_route(h2o_handler_t *self, h2o_req_t *req)
     for (size_t i = 0; i < req->pathconf->handlers.size; i++)
         if (req->pathconf->handlers.entries[i]->on_req(req->pathconf->handlers.entries[i], req) == 0)
             return 0;
-    oe_proxy_send_error(req, 404, "Not Found", "Not found.");
+    oe_pages_send(req, 404, "Not Found", "Not found.");
     return 0;
 }
 

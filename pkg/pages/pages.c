@@ -1,8 +1,7 @@
-/* pages — the small 4xx/5xx pages ott-edge writes itself (part of the proxy module; see
- * proxy.h): JSON for clients that ask for JSON, else a little HTML page. */
-#include <stdio.h>
+/* pages — the small 4xx/5xx pages ott-edge writes itself (see pages.h). */
+#include "pages/pages.h"
 
-#include "proxy/proxy.h"
+#include <stdio.h>
 
 static int wants_json(h2o_req_t *req)
 {
@@ -30,7 +29,7 @@ static h2o_iovec_t error_body(h2o_req_t *req, int status, const char *reason, co
     return h2o_strdup(&req->pool, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
-void oe_proxy_send_error(h2o_req_t *req, int status, const char *reason, const char *message)
+void oe_pages_send(h2o_req_t *req, int status, const char *reason, const char *message)
 {
     int json;
     h2o_iovec_t body = error_body(req, status, reason, message, &json);
