@@ -64,12 +64,11 @@ static int set_mac(EVP_MAC_CTX *hctx, const unsigned char *key)
     return EVP_MAC_CTX_set_params(hctx, params) && EVP_MAC_init(hctx, key, 32, NULL);
 }
 
-/* OpenSSL's ticket key callback: 1 = use this key, 2 = decrypted, re-issue under the
- * newest key, 0 = unknown key (full handshake), -1 = error. */
+/* OpenSSL's ticket key callback: 1 = use this key, 2 = decrypted, issue a new ticket
+ * (under the newest key), 0 = unknown key (full handshake), -1 = error. */
 static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx,
                          int enc)
 {
-    (void)ssl;
     ticket_key_t k;
     int idx = -1, ret;
     pthread_mutex_lock(&lock);
@@ -95,7 +94,11 @@ static int on_ticket_key(SSL *ssl, unsigned char name[16], unsigned char *iv, EV
                   ? 1
                   : -1;
     } else {
-        ret = EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv) && set_mac(hctx, k.hmac) ? (idx == 0 ? 1 : 2)
+        /* 2 also for every TLS 1.3 resumption: TLS 1.3 clients use a ticket once (RFC 8446
+         * C.4), and OpenSSL sends a fresh one after a resumption only when told to renew;
+         * with 1 a returning client alternated between resumed and full handshakes */
+        int renew = idx != 0 || SSL_version(ssl) >= TLS1_3_VERSION;
+        ret = EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv) && set_mac(hctx, k.hmac) ? (renew ? 2 : 1)
                                                                                                     : -1;
     }
     OPENSSL_cleanse(&k, sizeof(k));

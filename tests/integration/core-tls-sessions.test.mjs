@@ -1,6 +1,7 @@
 // core-tls-sessions — TLS session resumption (tls.session_lifetime) with rotating ticket
 // keys, seen with openssl s_client -sess_out/-sess_in: the lifetime hint a browser gets, a
-// resumption right away, a resumption with a ticket issued under the previous key (after a
+// resumption right away, a chain of resumptions (each with the ticket the last one got), a
+// resumption with a ticket issued under the previous key (after a
 // rotation: still accepted, and a new ticket is issued), a ticket older than the kept keys
 // refused (full handshake), and resumption off with 0.
 import { describe, it } from 'node:test';
@@ -33,6 +34,27 @@ describe('TLS session resumption', () => {
             assert.equal(first.hint, 18 * 3600);
             const again = await handshake(edge.httpsPort, { sessIn: path.join(dir, 's') });
             assert.ok(again.reused, 'the second connection resumes the session');
+        } finally {
+            await edge.stop();
+            await up.stop();
+        }
+    });
+
+    it('a returning client resumes every time: each resumption hands out a fresh ticket (TLS 1.3 tickets are used once)', { timeout: T }, async () => {
+        const up = await startUpstream();
+        const edge = await startEdge({ config: { upstream: up.url } });
+        const dir = tmpDir();
+        try {
+            let sess = path.join(dir, 's0');
+            assert.ok((await handshake(edge.httpsPort, { sessOut: sess })).fresh);
+            for (let i = 1; i <= 4; i++) {
+                // each connection resumes with the session the previous connection left
+                const next = path.join(dir, `s${i}`);
+                const r = await handshake(edge.httpsPort, { sessIn: sess, sessOut: next });
+                assert.ok(r.reused, `connection ${i + 1} resumes with the ticket connection ${i} got`);
+                assert.equal(r.hint, 18 * 3600, `connection ${i + 1} got a new ticket`);
+                sess = next;
+            }
         } finally {
             await edge.stop();
             await up.stop();
