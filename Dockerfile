@@ -36,8 +36,10 @@ RUN cmake -S . -B build -DOE_WERROR=ON >/dev/null && cmake --build build --targe
 FROM debian:bookworm-slim AS runtime-base
 
 # Only the shared libraries the binary loads (tools/deps.sh runtime: libh2o-evloop0.13,
-# libssl3, libyaml-0-2, libcurl4, libjansson4, libbrotli1, libhiredis0.14, ca-certificates, and whatever
-# that list grows to), plus libcap2-bin for the setcap below. The same RUN removes what apt
+# libssl3, libyaml-0-2, libcurl4, libjansson4, libbrotli1, libldns3, libcrypt1, libhiredis0.14,
+# ca-certificates, and whatever that list grows to; libcurl, brotli, ldns, libcrypt and hiredis
+# are dlopen()ed when their feature is used, so ldd does not list them: they stay installed
+# here all the same), plus libcap2-bin for the setcap below. The same RUN removes what apt
 # leaves behind -- its package caches (/var/cache/apt/*.bin, ~80 MB), downloaded .debs,
 # lists, logs and the -old backups of debconf and dpkg: this must not rely on the base
 # image's apt config (the official image's docker-clean hook), which other bases lack.

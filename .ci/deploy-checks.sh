@@ -141,6 +141,27 @@ bundle_run() {
     ! grep -q 'startup_failed\|cannot load libcurl' "$work/chroot.log" || { cat "$work/chroot.log"; return 1; }
 }
 check "single-container: the bundled binary serves (TLS, admin), loads libcurl for ACME and drains in an empty chroot" bundle_run
+# The libraries ott-edge dlopen()s only for a feature (ldd does not list them) are bundled:
+# check-config of DNS-01 + cluster mode + basic_auth loads libldns, hiredis and libcrypt
+# from the chroot (or exits 2 naming the package); brotli is loaded at the first br response.
+bundle_optional_libs() {
+    printf 'alice:%s\n' "$(openssl passwd -6 -salt bundlesalt x)" >"$chroot_dir/tmp/htpasswd"
+    env -i OTT_EDGE_STATE_DIR=/state OTT_EDGE_DOMAINS=bundle.ott-edge.test OTT_EDGE_ACME_DIRECTORY=https://127.0.0.1:9/dir \
+        OTT_EDGE_ACME_CHALLENGES=dns-01 OTT_EDGE_ACME_DNS_PROVIDER=exec OTT_EDGE_ACME_DNS_EXEC_COMMAND=/bin/true \
+        OTT_EDGE_CLUSTER_REDIS=redis://127.0.0.1:9 OTT_EDGE_ACCESS_BASIC_AUTH=/tmp/htpasswd \
+        "$(command -v chroot)" "$chroot_dir" /opt/ott-edge/bin/ott-edge check-config >/dev/null || return 1
+    [ -e "$chroot_dir/opt/ott-edge/lib/libbrotlienc.so.1" ] || { echo "libbrotlienc.so.1 is not in the bundle"; return 1; }
+}
+check "single-container: the libraries loaded only for DNS-01, cluster mode, basic_auth and br are bundled and load" \
+    bundle_optional_libs
+bundle_without_ldns() {
+    mv "$chroot_dir/opt/ott-edge/lib/libldns.so.3" "$work/libldns.so.3" || return 0
+    bundle_optional_libs
+    local rc=$?
+    mv "$work/libldns.so.3" "$chroot_dir/opt/ott-edge/lib/libldns.so.3"
+    return $rc
+}
+reject "single-container (self-test): a bundle without libldns rejected" "install libldns3" bundle_without_ldns
 
 # ---------------------------------------------------------------------------- Kubernetes
 check "kubernetes: every manifest matches the Kubernetes API types (offline)" node deploy/check/validate-k8s.mjs deploy/kubernetes

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ott-edge needs from Debian bookworm's packages, by purpose:
 #   tools/deps.sh build    compilers, headers and libraries to build the binary
-#   tools/deps.sh runtime  only the shared libraries the binary loads
+#   tools/deps.sh runtime  only the shared libraries the binary loads (linked or dlopen()ed)
 #   tools/deps.sh test     build + everything the test suite starts (pebble, curl,
 #                          nghttp2 tools, clang for sanitizers/fuzzing, Chromium with
 #                          certutil for the browser test, Node's ws and playwright-core)
@@ -10,6 +10,9 @@ set -euo pipefail
 what=${1:-build}
 here=$(cd "$(dirname "$0")/.." && pwd)
 
+# runtime: libcurl4, libbrotli1, libldns3, libcrypt1 and libhiredis0.14 are not in the binary's
+# NEEDED list (ldd and dpkg-shlibdeps do not see them): ott-edge dlopen()s each when the feature
+# that needs it is configured or first used (pkg/util/dynlib). Keep them here all the same.
 runtime_pkgs=(libh2o-evloop0.13 libssl3 libyaml-0-2 libcurl4 libjansson4 libbrotli1 libldns3 libcrypt1 libhiredis0.14 ca-certificates)
 build_pkgs=(build-essential cmake pkg-config libh2o-evloop-dev libssl-dev libyaml-dev
             libcurl4-openssl-dev libjansson-dev libbrotli-dev libldns-dev libcrypt-dev libhiredis-dev)

@@ -11,7 +11,9 @@
 
 #include "access/access.h"
 #include "admin/admin.h"
+#include "cluster/cluster.h"
 #include "config/config.h"
+#include "dns/dns.h"
 #include "log/log.h"
 #include "run.h"
 
@@ -140,8 +142,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return EXIT_CONFIG;
     }
-    if (oe_access_check(cfg, err, sizeof(err)) != 0 || oe_admin_check(cfg, err, sizeof(err)) != 0) {
-        fprintf(stderr, "%s\n", err); /* the files the configuration names (htpasswd, admin token) */
+    if (oe_access_check(cfg, err, sizeof(err)) != 0 || oe_admin_check(cfg, err, sizeof(err)) != 0 ||
+        oe_dns_check_config(cfg, err, sizeof(err)) != 0 || oe_cluster_check_config(cfg, err, sizeof(err)) != 0) {
+        /* the files the configuration names (htpasswd, admin token), the libraries it needs */
+        fprintf(stderr, "%s\n", err);
         oe_config_free(cfg);
         return EXIT_CONFIG;
     }

@@ -127,8 +127,9 @@ typedef struct oe_access_users oe_access_users_t;
 
 /* Parses htpasswd text: "user:hash" lines (blank lines and "#" comments skipped, CRLF
  * accepted); every hash must be one libxcrypt rates as strong (crypt_checksalt: bcrypt
- * $2a$/$2b$/$2y$, SHA-512-crypt $6$, yescrypt $y$, scrypt $7$ ...). Returns NULL with a
- * message naming the line on failure. */
+ * $2a$/$2b$/$2y$, SHA-512-crypt $6$, yescrypt $y$, scrypt $7$ ...). Loads libcrypt the
+ * first time (not linked). Returns NULL with a message naming the line on failure (or
+ * "cannot load libcrypt.so.1 (...): install libcrypt1"). */
 oe_access_users_t *oe_access_users_parse(const char *text, size_t len, char *err, size_t errlen);
 void oe_access_users_free(oe_access_users_t *u);
 size_t oe_access_users_count(const oe_access_users_t *u);
@@ -140,7 +141,8 @@ const char *oe_access_users_hash(const oe_access_users_t *u, long i);
 const char *oe_access_users_decoy(const oe_access_users_t *u);
 
 /* Whether password matches hash (crypt_rn from libxcrypt; the comparison takes the same
- * time whatever the bytes). data: scratch of sizeof(struct crypt_data). */
+ * time whatever the bytes; 0 when libcrypt is not loaded). data: scratch of
+ * sizeof(struct crypt_data). */
 int oe_access_verify(const char *hash, const char *password, void *data);
 
 /* Parses an Authorization value "Basic <base64 of user:password>" (scheme in any case).

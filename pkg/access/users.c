@@ -1,4 +1,12 @@
-/* access/users.c — htpasswd files, password checks (libxcrypt) and Basic credentials (see internal.h). */
+/*
+ * access/users.c — htpasswd files, password checks (libxcrypt) and Basic credentials (see
+ * internal.h).
+ *
+ * libcrypt (~70 KiB resident) is not linked: it is loaded (util/dynlib) when the first
+ * htpasswd file is read, so an ott-edge without basic_auth never maps it, and one whose
+ * libcrypt1 is missing fails at configuration time naming the basic_auth key. Its three
+ * calls below go through a table.
+ */
 #include "access/internal.h"
 
 #include <crypt.h>
@@ -8,6 +16,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "util/dynlib.h"
+
+#define CRYPT_SYMS(X) X(crypt_rn) X(crypt_gensalt_rn) X(crypt_checksalt)
+
+OE_DYNLIB_DEFINE(crypt_api_t, libcrypt, lib, CRYPT_SYMS, "libcrypt.so.1", "libcrypt1");
+
+/* the calls below, through the table (loaded by oe_access_users_parse before any of them) */
+#define crypt_rn         (libcrypt.crypt_rn)
+#define crypt_gensalt_rn (libcrypt.crypt_gensalt_rn)
+#define crypt_checksalt  (libcrypt.crypt_checksalt)
 
 struct oe_access_users {
     size_t count;
@@ -116,6 +135,10 @@ oe_access_users_t *oe_access_users_parse(const char *text, size_t len, char *err
     size_t cap = 0, line = 0;
     const char *p = text, *end = text + len;
 
+    if (oe_dynlib_load(&lib, err, errlen) != 0) {
+        free(u);
+        return NULL;
+    }
     if (u == NULL)
         goto nomem;
     while (p < end) {
@@ -244,6 +267,8 @@ int oe_access_verify(const char *hash, const char *password, void *data)
     struct crypt_data *cd = data;
     size_t hl = strlen(hash);
 
+    if (oe_dynlib_load(&lib, NULL, 0) != 0) /* loaded with the users: a cheap check */
+        return 0;
     memset(cd, 0, sizeof(*cd));
     if (crypt_rn(password, hash, cd, sizeof(*cd)) == NULL || cd->output[0] == '*')
         return 0;

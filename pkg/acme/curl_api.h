@@ -5,12 +5,13 @@
  * cost about 4 MiB of resident memory in every process that maps them. Only the ACME
  * client needs an HTTPS client, so ott-edge is not linked against libcurl: the first ACME
  * use dlopen()s libcurl.so.4, runs curl_global_init once and resolves the few functions
- * the ACME transport calls into a table. <curl/curl.h> is still used for the types and
- * constants (the libcurl4-*-dev headers at build time; the ABI is stable across .so.4).
+ * the ACME transport calls into a table (through util/dynlib). <curl/curl.h> is still used
+ * for the types and constants (the libcurl4-*-dev headers at build time; the ABI is stable
+ * across .so.4).
  *
- * Owns: the one dlopen() handle (never closed: a libcurl transfer abandoned on a timeout
- * can leave a detached resolver thread running libcurl code, so unloading is not safe)
- * and the function table. Must not touch: ACME semantics, sockets, logging.
+ * Owns: the function table and libcurl's version checks and global initialisation (the
+ * library is never unloaded: a libcurl transfer abandoned on a timeout can leave a detached
+ * resolver thread running libcurl code). Must not touch: ACME semantics, sockets, logging.
  */
 #ifndef OE_ACME_CURL_API_H
 #define OE_ACME_CURL_API_H
@@ -28,6 +29,9 @@ typedef struct oe_curl_api {
     const char *(*easy_strerror)(CURLcode rc);
     struct curl_slist *(*slist_append)(struct curl_slist *list, const char *s);
     void (*slist_free_all)(struct curl_slist *list);
+    /* used once, when loading */
+    CURLcode (*global_init)(long flags);
+    curl_version_info_data *(*version_info)(CURLversion v);
 } oe_curl_api_t;
 
 /* Loads libcurl.so.4 and initialises it, once per process (thread-safe; later calls

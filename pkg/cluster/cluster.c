@@ -38,6 +38,41 @@
 #include "challenge/challenge.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
+#include "util/dynlib.h"
+
+/* hiredis is not linked (~50 KiB resident that a single node never needs): it is loaded
+ * (util/dynlib) when cluster.redis is configured, and the calls below go through a table */
+#define HIREDIS_SYMS(X)                                                                                                \
+    X(redisConnectWithTimeout)                                                                                         \
+    X(redisSetTimeout)                                                                                                 \
+    X(redisEnableKeepAlive)                                                                                            \
+    X(redisCommand)                                                                                                    \
+    X(redisCommandArgv)                                                                                                \
+    X(redisBufferRead)                                                                                                 \
+    X(redisGetReplyFromReader)                                                                                         \
+    X(freeReplyObject)                                                                                                 \
+    X(redisFree)
+
+OE_DYNLIB_DEFINE(hiredis_api_t, hiredis, hiredis_lib, HIREDIS_SYMS, "libhiredis.so.0.14", "libhiredis0.14");
+
+#define redisConnectWithTimeout (hiredis.redisConnectWithTimeout)
+#define redisSetTimeout         (hiredis.redisSetTimeout)
+#define redisEnableKeepAlive    (hiredis.redisEnableKeepAlive)
+#define redisCommand            (hiredis.redisCommand)
+#define redisCommandArgv        (hiredis.redisCommandArgv)
+#define redisBufferRead         (hiredis.redisBufferRead)
+#define redisGetReplyFromReader (hiredis.redisGetReplyFromReader)
+#define freeReplyObject         (hiredis.freeReplyObject)
+#define redisFree               (hiredis.redisFree)
+
+int oe_cluster_check_config(const oe_config_t *cfg, char *err, size_t errlen)
+{
+    char why[400];
+    if (!cfg->cluster.redis || oe_dynlib_load(&hiredis_lib, why, sizeof(why)) == 0)
+        return 0;
+    snprintf(err, errlen, "config: cluster.redis: cluster mode needs hiredis: %s", why);
+    return -1;
+}
 
 #define CONNECT_TIMEOUT_MS 2000
 #define IO_TIMEOUT_MS      3000
@@ -1029,6 +1064,8 @@ oe_cluster_t *oe_cluster_start(const oe_config_t *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cluster: cluster.redis is not set");
         return NULL;
     }
+    if (oe_cluster_check_config(cfg, err, errlen) != 0)
+        return NULL;
     oe_cluster_t *c = calloc(1, sizeof(*c));
     if (!c) {
         snprintf(err, errlen, "cluster: out of memory");

@@ -1,7 +1,7 @@
 /*
  * cluster — several ott-edge replicas sharing one ACME account, the certificates, the
- * challenges, the issuance locks and the failure backoff through one Redis (hiredis), when
- * cluster.redis is set. Without it nothing here runs.
+ * challenges, the issuance locks and the failure backoff through one Redis (hiredis, loaded
+ * at run time), when cluster.redis is set. Without it nothing here runs.
  *
  * Owns: the Redis connections (one for commands, shared by the ACME threads under a mutex,
  * and one subscribed to the events channel), its two threads (the subscriber, and the
@@ -30,6 +30,12 @@
 #define OE_CLUSTER_POLL_MS 5000 /* the fallback poll (and heartbeat) of every replica */
 
 typedef struct oe_cluster oe_cluster_t;
+
+/* Whether cluster mode, when cluster.redis is set, can run here: hiredis (loaded at run
+ * time, not linked) must load. Loads it; returns 0, or -1 with a message naming the key and
+ * the package to install (a configuration error: exit 2). Without cluster.redis it does
+ * nothing, and hiredis is never mapped. oe_cluster_start() checks it too. */
+int oe_cluster_check_config(const oe_config_t *cfg, char *err, size_t errlen);
 
 /* Reads the key file, connects once and checks that the configuration can work: AUTH,
  * SELECT and the user's permissions on the prefix's keys and channel. Returns NULL with a

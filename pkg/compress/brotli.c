@@ -1,10 +1,55 @@
-/* brotli — a brotli encoder behind libh2o's h2o_compress_context_t (see compress.h). */
+/*
+ * brotli — a brotli encoder behind libh2o's h2o_compress_context_t (see compress.h).
+ *
+ * libbrotlienc (with libbrotlicommon and the libm it pulls in, ~400 KiB resident) is not
+ * linked: it is loaded (util/dynlib) at the first response about to be br-encoded, and the
+ * encoder calls below go through a table. When it cannot be loaded, a warning is logged once
+ * and br is no longer offered (gzip or identity instead): no request fails for it.
+ */
 #include "compress/compress.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include <brotli/encode.h>
+
+#include "log/log.h"
+#include "util/dynlib.h"
+
+#define BROTLI_SYMS(X)                                                                                                 \
+    X(BrotliEncoderCreateInstance)                                                                                     \
+    X(BrotliEncoderSetParameter)                                                                                       \
+    X(BrotliEncoderCompressStream)                                                                                     \
+    X(BrotliEncoderHasMoreOutput)                                                                                      \
+    X(BrotliEncoderIsFinished)                                                                                         \
+    X(BrotliEncoderDestroyInstance)
+
+OE_DYNLIB_DEFINE(brotli_api_t, brotli, lib, BROTLI_SYMS, "libbrotlienc.so.1", "libbrotli1");
+static int missing; /* loading failed (warned once) */
+
+/* the encoder's calls below, through the table */
+#define BrotliEncoderCreateInstance  (brotli.BrotliEncoderCreateInstance)
+#define BrotliEncoderSetParameter    (brotli.BrotliEncoderSetParameter)
+#define BrotliEncoderCompressStream  (brotli.BrotliEncoderCompressStream)
+#define BrotliEncoderHasMoreOutput   (brotli.BrotliEncoderHasMoreOutput)
+#define BrotliEncoderIsFinished      (brotli.BrotliEncoderIsFinished)
+#define BrotliEncoderDestroyInstance (brotli.BrotliEncoderDestroyInstance)
+
+int oe_compress_brotli_load(void)
+{
+    char err[400];
+    if (oe_dynlib_load(&lib, err, sizeof(err)) == 0)
+        return 0;
+    if (!__atomic_exchange_n(&missing, 1, __ATOMIC_RELAXED))
+        oe_log(OE_LOG_WARN, "compress_brotli_unavailable", "error", err, "action",
+               "br is not offered: responses are gzip-encoded (or sent as they are)", NULL);
+    return -1;
+}
+
+int oe_compress_brotli_missing(void)
+{
+    return __atomic_load_n(&missing, __ATOMIC_RELAXED);
+}
 
 typedef struct {
     h2o_compress_context_t super;
@@ -73,6 +118,8 @@ static void transform(h2o_compress_context_t *_self, h2o_iovec_t *inbufs, size_t
 
 h2o_compress_context_t *oe_compress_brotli_open(h2o_mem_pool_t *pool, int quality, size_t size_hint)
 {
+    if (oe_compress_brotli_load() != 0)
+        return NULL;
     brotli_ctx_t *self = h2o_mem_alloc_shared(pool, sizeof(*self), dispose);
     memset(self, 0, sizeof(*self));
     self->super.name = h2o_iovec_init(H2O_STRLIT("br"));

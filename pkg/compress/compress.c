@@ -150,20 +150,29 @@ int oe_compress_type_matches(const char *const *types, size_t count, const char 
     return 0;
 }
 
-static int request_coding(const oe_compress_settings_t *s, h2o_req_t *req)
+/* The coding for req among s->offered. load: a response is about to be encoded, so brotli
+ * is loaded if it is chosen; once it could not be loaded, br is not offered any more. */
+static int request_coding(const oe_compress_settings_t *s, h2o_req_t *req, int load)
 {
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_ACCEPT_ENCODING, -1);
     if (i == -1)
         return OE_ENC_IDENTITY;
     /* several Accept-Encoding lines: the first decides (browsers send one) */
-    return oe_compress_negotiate(req->headers.entries[i].value.base, req->headers.entries[i].value.len, s->offered);
+    const h2o_iovec_t *ae = &req->headers.entries[i].value;
+    unsigned offered = s->offered;
+    if ((offered & OE_ENC_MASK(OE_ENC_BR)) && oe_compress_brotli_missing())
+        offered &= ~OE_ENC_MASK(OE_ENC_BR);
+    int enc = oe_compress_negotiate(ae->base, ae->len, offered);
+    if (enc == OE_ENC_BR && load && oe_compress_brotli_load() != 0) /* the next best instead */
+        enc = oe_compress_negotiate(ae->base, ae->len, offered & ~OE_ENC_MASK(OE_ENC_BR));
+    return enc;
 }
 
 int oe_compress_choose(h2o_req_t *req)
 {
     if (!registered || !active.enabled)
         return OE_ENC_IDENTITY;
-    return request_coding(&active, req);
+    return request_coding(&active, req, 0);
 }
 
 /* ---- the filter -------------------------------------------------------------------- */
@@ -221,7 +230,7 @@ static void on_setup_ostream(h2o_filter_t *_self, h2o_req_t *req, h2o_ostream_t 
     h2o_set_header_token(&req->pool, &req->res.headers, H2O_TOKEN_VARY, H2O_STRLIT("accept-encoding"));
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD")))
         goto Next;
-    int enc = request_coding(s, req);
+    int enc = request_coding(s, req, 1);
     h2o_compress_context_t *c = NULL;
     if (enc == OE_ENC_BR)
         c = oe_compress_brotli_open(&req->pool, s->level, req->res.content_length);

@@ -4,7 +4,8 @@
  * Owns: the response filter that brotli- or gzip-encodes compressible responses
  * (compress.* settings: types, minimum size, level), Accept-Encoding negotiation with
  * q-values, Vary: Accept-Encoding, weakening a strong ETag on an encoded variant, and the
- * brotli encoder behind libh2o's compressor interface (gzip is libh2o's own).
+ * brotli encoder behind libh2o's compressor interface (gzip is libh2o's own; libbrotlienc
+ * is loaded at run time, at the first br response).
  * Must not touch: caching (pkg/cache keys on oe_compress_choose() so both agree), the
  * upstream connection, or responses the upstream already encoded (passed as they are).
  */
@@ -54,7 +55,14 @@ int oe_compress_type_matches(const char *const *types, size_t count, const char 
 /* The name of a coding ("br", "gzip", "identity"). */
 const char *oe_compress_name(int enc);
 
-/* Opens a brotli compressor with libh2o's compressor interface (memory in pool). */
+/* Opens a brotli compressor with libh2o's compressor interface (memory in pool); NULL when
+ * out of memory or when libbrotlienc cannot be loaded. */
 h2o_compress_context_t *oe_compress_brotli_open(h2o_mem_pool_t *pool, int quality, size_t size_hint);
+
+/* libbrotlienc is loaded at run time, at the first response to be br-encoded (not linked:
+ * an ott-edge that never sends br never maps it). load: 0, or -1 after logging once that it
+ * cannot be loaded; missing: 1 once loading failed (br is then not offered any more). */
+int oe_compress_brotli_load(void);
+int oe_compress_brotli_missing(void);
 
 #endif

@@ -7,7 +7,6 @@
 #include "dns/dns.h"
 
 #include <arpa/inet.h>
-#include <ldns/ldns.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include <time.h>
 
 #include "dns/internal.h"
+#include "dns/ldns_api.h" /* libldns, loaded by oe_dns_new(): its calls below go through a table */
 #include "log/log.h"
 #include "util/util.h"
 
@@ -74,6 +74,21 @@ void oe_dns_opts_from_config(const oe_config_t *cfg, oe_dns_opts_t *o)
     o->query_timeout_ms = DEFAULT_QUERY;
 }
 
+int oe_dns_check_config(const oe_config_t *cfg, char *err, size_t errlen)
+{
+    int dns01 = 0;
+    for (size_t i = 0; i < cfg->acme.challenges.count; i++)
+        dns01 |= strcmp(cfg->acme.challenges.items[i], "dns-01") == 0;
+    if (!dns01 || !oe_config_acme_enabled(cfg))
+        return 0;
+    char why[400];
+    if (oe_dns_ldns_load(why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "config: acme.challenges: dns-01 needs libldns: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
 static char *dup_opt(const char *s, int *fail)
 {
     char *c = s ? strdup(s) : NULL;
@@ -102,6 +117,12 @@ oe_dns_t *oe_dns_new(const oe_dns_opts_t *o, char *err, size_t errlen)
     }
     if (o->resolver_count > OE_DNS_SERVERS_MAX) {
         snprintf(err, errlen, "acme.dns.resolvers: at most %d servers", OE_DNS_SERVERS_MAX);
+        return NULL;
+    }
+    /* every provider needs libldns: the lookups of the zone and the propagation checks */
+    char why[400];
+    if (oe_dns_ldns_load(why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "dns-01: %s", why);
         return NULL;
     }
     oe_dns_t *d = calloc(1, sizeof(*d));

@@ -3,7 +3,8 @@
  * through a provider, and waiting until the zone's name servers answer them.
  *
  * Owns: DNS lookups (CNAME, SOA, NS, A/AAAA, TXT) and RFC 2136 dynamic updates signed with
- * TSIG, all built, signed and parsed by libldns (no DNS wire format is written here); the
+ * TSIG, all built, signed and parsed by libldns (no DNS wire format is written here; the
+ * library is loaded at run time only when DNS-01 is configured: ldns_api.h); the
  * `exec` provider's hook processes (posix_spawn, bounded run time, output logged, exit
  * status honoured, no waitpid(-1) race with the entrypoint supervisor).
  * Must not touch: the ACME protocol, files, the live certificate, listeners or event
@@ -46,7 +47,14 @@ typedef struct oe_dns_opts {
 /* The options acme.dns.* and acme.dns_propagation_timeout describe. */
 void oe_dns_opts_from_config(const oe_config_t *cfg, oe_dns_opts_t *o);
 
-/* A provider instance (copies what it needs from opts). NULL with a message on error. */
+/* Whether what cfg configures for DNS-01 can run here: with ACME on and dns-01 among
+ * acme.challenges, libldns (loaded at run time, not linked) must load. Loads it; returns 0,
+ * or -1 with a message naming the key and the package to install (a configuration error:
+ * exit 2). Without DNS-01 it does nothing, and libldns is never mapped. */
+int oe_dns_check_config(const oe_config_t *cfg, char *err, size_t errlen);
+
+/* A provider instance (copies what it needs from opts; loads libldns if not loaded yet).
+ * NULL with a message on error. */
 oe_dns_t *oe_dns_new(const oe_dns_opts_t *opts, char *err, size_t errlen);
 void oe_dns_free(oe_dns_t *d);
 
