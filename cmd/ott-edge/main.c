@@ -9,11 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "access/access.h"
 #include "admin/admin.h"
-#include "cluster/cluster.h"
 #include "config/config.h"
-#include "dns/dns.h"
 #include "log/log.h"
 #include "run.h"
 
@@ -142,9 +139,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return EXIT_CONFIG;
     }
-    if (oe_access_check(cfg, err, sizeof(err)) != 0 || oe_admin_check(cfg, err, sizeof(err)) != 0 ||
-        oe_dns_check_config(cfg, err, sizeof(err)) != 0 || oe_cluster_check_config(cfg, err, sizeof(err)) != 0) {
-        /* the files the configuration names (htpasswd, admin token), the libraries it needs */
+    if (edge_check_needs(cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
         oe_config_free(cfg);
         return EXIT_CONFIG;

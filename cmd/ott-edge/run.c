@@ -38,6 +38,7 @@
 #include "admin/admin.h"
 #include "cluster/cluster.h"
 #include "config/config.h"
+#include "dns/dns.h"
 #include "handover/handover.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
@@ -202,6 +203,14 @@ static void reload_failed(const char *err)
     oe_admin_note_reload(0, err);
 }
 
+int edge_check_needs(const oe_config_t *cfg, char *err, size_t errlen)
+{
+    return oe_access_check(cfg, err, errlen) != 0 || oe_admin_check(cfg, err, errlen) != 0 ||
+                   oe_dns_check_config(cfg, err, errlen) != 0 || oe_cluster_check_config(cfg, err, errlen) != 0
+               ? -1
+               : 0;
+}
+
 /*
  * The whole configuration, read again as at start (file + environment) and checked
  * completely before anything changes: certificates from files, sites and their upstream
@@ -218,8 +227,7 @@ static void reload(run_state_t *st)
         reload_failed(err);
         return;
     }
-    /* the files the configuration names: htpasswd files, the admin token */
-    if (oe_access_check(cfg, err, sizeof(err)) != 0 || oe_admin_check(cfg, err, sizeof(err)) != 0) {
+    if (edge_check_needs(cfg, err, sizeof(err)) != 0) {
         oe_config_free(cfg);
         reload_failed(err);
         return;

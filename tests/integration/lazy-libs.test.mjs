@@ -189,6 +189,20 @@ describe('a missing optional library', () => {
         assert.match(r.stderr, /dns-01 needs libldns: cannot load libldns\.so\.3 .*install libldns3/);
     });
 
+    it('a reload that turns on DNS-01 without libldns is refused; the configuration in service stays', { timeout: T, skip }, async () => {
+        const edge = await startEdge({ config: { upstream: up.url }, bin: edgeWithout(LIBS.ldns) });
+        try {
+            writeFileSync(edge.configPath, toYaml({ ...edge.config, ...DNS01 }));
+            edge.kill('SIGHUP');
+            const line = await edge.waitForLog(/reload_failed/, 10000 * slow);
+            assert.match(line, /dns-01 needs libldns: cannot load libldns\.so\.3 .*install libldns3/);
+            assert.equal((await get1(edge.httpsPort, '/assets/app.js')).status, 200, 'still serving');
+            expectMapped(edge.pid, [], 'libldns hidden');
+        } finally {
+            await edge.stop();
+        }
+    });
+
     it('without libbrotlienc: one warning, then gzip (or identity), never a failed request', { timeout: T, skip }, async () => {
         const edge = await startEdge({ config: { upstream: up.url, cache: { enabled: false } }, bin: edgeWithout(LIBS.brotli) });
         try {
