@@ -86,7 +86,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
 render "$here/peers/ott-edge.yaml" "$work/edge.yaml" UPSTREAM_PORT=$up DIR="$work" PORT=$edge ADMIN_PORT=$admin \
     CERT="$work/cert.pem" KEY="$work/key.pem"
 [ -n "${PROFILE_CONFIG_EXTRA:-}" ] && cat "$PROFILE_CONFIG_EXTRA" >>"$work/edge.yaml"
-valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" --dump-instr=no "$bin" --config "$work/edge.yaml" \
+valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.out" --dump-instr=no "$bin" --config "$work/edge.yaml" \
     >"$work/edge.log" 2>&1 &
 vg=$!
 pids+=($vg)
@@ -94,8 +94,10 @@ for _ in $(seq 300); do
     curl -sk --max-time 1 -o /dev/null "https://127.0.0.1:$edge/" && break
     sleep 0.1
 done
-# start-up is not counted: the counters start from zero once ott-edge answers
-callgrind_control -z "$vg" >/dev/null 2>&1 || echo "profile.sh: callgrind_control -z failed: start-up is counted too" >&2
+# start-up is not counted: instrumentation is switched on once ott-edge answers (zeroing the
+# counters instead, callgrind_control -z, leaves the self costs unreadable)
+callgrind_control -i on "$vg" >/dev/null 2>&1 || die "callgrind_control -i on failed"
+sleep 0.5
 path=/
 [ "$body" = 100k ] && path=/100k
 conns=16
