@@ -50,14 +50,12 @@ int oe_acme_client_init(oe_acme_client_t *c, const oe_config_t *cfg, EVP_PKEY *a
         snprintf(err, errlen, "the ACME account key is not an EC P-256 key");
         return -1;
     }
-    for (size_t i = 0; i < cfg->acme.challenges.count; i++) {
-        if (strcmp(cfg->acme.challenges.items[i], "dns-01") == 0 && !c->dns) {
-            oe_dns_opts_t o;
-            oe_dns_opts_from_config(cfg, &o);
-            o.stop = stop;
-            if (!(c->dns = oe_dns_new(&o, err, errlen)))
-                return -1;
-        }
+    if (oe_config_challenge_on(cfg, "dns-01")) {
+        oe_dns_opts_t o;
+        oe_dns_opts_from_config(cfg, &o);
+        o.stop = stop;
+        if (!(c->dns = oe_dns_new(&o, err, errlen)))
+            return -1;
     }
     c->http = oe_acme_http_new(cfg->acme.ca_file, stop, err, errlen);
     return c->http ? 0 : -1;

@@ -539,11 +539,9 @@ static int check_dns01(loader *ld)
     const oe_config_t *cfg = ld->cfg;
     const char *wildcard = NULL, *need = NULL;
     char where[300];
-    int dns01 = 0;
+    int dns01 = oe_config_challenge_on(cfg, "dns-01");
     size_t i;
 
-    for (i = 0; i < cfg->acme.challenges.count; i++)
-        dns01 |= strcmp(cfg->acme.challenges.items[i], "dns-01") == 0;
     for (i = 0; i < cfg->domains.count && wildcard == NULL; i++)
         if (cfg->domains.items[i][0] == '*')
             wildcard = cfg->domains.items[i];
@@ -689,6 +687,14 @@ void oe_config_free(oe_config_t *cfg)
     oe_config_free_paths(cfg->paths, cfg->paths_count);
     free(cfg->source);
     free(cfg);
+}
+
+int oe_config_challenge_on(const oe_config_t *cfg, const char *type)
+{
+    for (size_t i = 0; i < cfg->acme.challenges.count; i++)
+        if (strcmp(cfg->acme.challenges.items[i], type) == 0)
+            return 1;
+    return 0;
 }
 
 int oe_config_acme_enabled(const oe_config_t *cfg)

@@ -260,6 +260,9 @@ void oe_config_print(const oe_config_t *cfg, FILE *out);
  * docs/configuration.md and README.md. */
 void oe_config_print_reference(FILE *out);
 
+/* Whether type ("dns-01", ...) is among acme.challenges. */
+int oe_config_challenge_on(const oe_config_t *cfg, const char *type);
+
 /* Whether ACME is in effect once "auto" is resolved (some site needs a certificate from it). */
 int oe_config_acme_enabled(const oe_config_t *cfg);
 

@@ -527,11 +527,8 @@ static long wildcard_without_certificate(const oe_config_t *cfg, const oe_site_t
 {
     size_t j;
 
-    if (s->cert_file != NULL)
+    if (s->cert_file != NULL || oe_config_challenge_on(cfg, "dns-01"))
         return -1;
-    for (j = 0; j < cfg->acme.challenges.count; j++)
-        if (strcmp(cfg->acme.challenges.items[j], "dns-01") == 0)
-            return -1;
     for (j = 0; j < s->domains.count; j++)
         if (s->domains.items[j][0] == '*')
             return (long)j;

@@ -76,10 +76,7 @@ void oe_dns_opts_from_config(const oe_config_t *cfg, oe_dns_opts_t *o)
 
 int oe_dns_check_config(const oe_config_t *cfg, char *err, size_t errlen)
 {
-    int dns01 = 0;
-    for (size_t i = 0; i < cfg->acme.challenges.count; i++)
-        dns01 |= strcmp(cfg->acme.challenges.items[i], "dns-01") == 0;
-    if (!dns01 || !oe_config_acme_enabled(cfg))
+    if (!oe_config_challenge_on(cfg, "dns-01") || !oe_config_acme_enabled(cfg))
         return 0;
     char why[400];
     if (oe_dns_ldns_load(why, sizeof(why)) != 0) {
