@@ -557,6 +557,8 @@ static int prepare_authz(oe_acme_client_t *c, struct authz *a, const int *types,
     }
     snprintf(a->name, sizeof(a->name), "%s", value);
     if (strcmp(status, "valid") == 0) {
+        /* the CA reused an authorization this account already holds: nothing to validate */
+        oe_log(OE_LOG_INFO, "acme_authorization_reused", "name", a->name, NULL);
         a->type = -1;
         a->done = 1;
         rc = 0;

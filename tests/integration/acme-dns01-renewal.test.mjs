@@ -56,8 +56,13 @@ describe('ACME DNS-01 renewal of a short-lived wildcard certificate', () => {
             await edge.waitForLog(/acme_order_start domains=2 renewal=true/, 40000 * slow);
             await waitFor(() => edge.logs.filter((l) => /acme_certificate_installed/.test(l)).length >= 2, 20000 * slow,
                 `a second certificate:\n${edge.stderr()}`);
-            assert.ok(edge.logs.filter((l) => /acme_authorization_valid name=ott\.test type=dns-01/.test(l)).length >= 4,
-                'the renewal was validated by DNS-01 too');
+            // pebble 2.4 reuses a valid authorization 1 time in 100 even with PEBBLE_AUTHZREUSE=0
+            // (its test is rand.Intn(100) > percent): such a one is logged as reused, not validated
+            const renewal = edge.logs.slice(edge.logs.findIndex((l) => /acme_order_start domains=2 renewal=true/.test(l)));
+            const validated = renewal.filter((l) => /acme_authorization_valid name=ott\.test type=dns-01/.test(l)).length;
+            const reused = renewal.filter((l) => /acme_authorization_reused name=ott\.test/.test(l)).length;
+            assert.ok(validated >= 1 && validated + reused >= 2, `the renewal was validated by DNS-01 too:\n${edge.stderr()}`);
+            assert.doesNotMatch(renewal.join('\n'), /acme_authorization_valid .*type=(http-01|tls-alpn-01)/);
             const second = await verifiedPeer(pebble.ports.tlsPort, 'other.ott.test', root);
             assert.notEqual(second.serialNumber, first.serialNumber, 'the same serial is still served after renewal');
 

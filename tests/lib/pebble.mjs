@@ -1,7 +1,9 @@
 // pebble — a real ACME server (Debian's `pebble` + `pebble-challtestsrv`) on loopback
 // for the ACME integration tests. See ../../shared/notes/acme-test-server.md (or the
 // project notes) for the recipe. Real validation: PEBBLE_VA_NOSLEEP=1,
-// PEBBLE_AUTHZREUSE=0, and PEBBLE_VA_ALWAYS_VALID is never set here.
+// PEBBLE_AUTHZREUSE=0 (pebble 2.4 still reuses a valid authorization 1 time in 100: its test is
+// rand.Intn(100) > percent; the client logs acme_authorization_reused then), and
+// PEBBLE_VA_ALWAYS_VALID is never set here.
 //
 // Ports: each test file takes its own `slot` (0..49) so files can run in parallel:
 //   pebble ACME     127.0.0.1:14000+10*slot      pebble management 127.0.0.1:15000+slot
