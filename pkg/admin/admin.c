@@ -35,6 +35,7 @@ struct oe_admin {
     h2o_socket_t *listener;
     int fd;
     pthread_t thread;
+    h2o_multithread_receiver_t wake; /* on ctx.queue: a NULL message when stop/stop_accepting change */
     int stop;
     int stop_accepting; /* handed over: the listener closes, each answer closes its connection */
 };
@@ -324,6 +325,12 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     h2o_accept(&admin->accept, sock);
 }
 
+static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    (void)messages; /* always empty: the wake-up itself is the message */
+}
+
 static void *admin_main(void *arg)
 {
     oe_admin_t *admin = arg;
@@ -334,8 +341,7 @@ static void *admin_main(void *arg)
             admin->listener = NULL;
             admin->fd = -1;
         }
-        h2o_evloop_run(admin->loop, 100);
-        oe_admin_status_tick();
+        h2o_evloop_run(admin->loop, (int32_t)oe_admin_status_tick()); /* idle: one turn per status sample */
     }
     return NULL;
 }
@@ -374,6 +380,7 @@ oe_admin_t *oe_admin_start(const oe_config_t *cfg, char *err, size_t errlen)
     register_handler(host, "/", on_page, admin);
     admin->loop = h2o_evloop_create();
     h2o_context_init(&admin->ctx, admin->loop, &admin->gc);
+    h2o_multithread_register_receiver(admin->ctx.queue, &admin->wake, on_wake);
     admin->accept = (h2o_accept_ctx_t){.ctx = &admin->ctx, .hosts = admin->gc.hosts};
     admin->listener = h2o_evloop_socket_create(admin->loop, admin->fd, H2O_SOCKET_FLAG_DONT_READ);
     admin->listener->data = admin;
@@ -391,8 +398,10 @@ oe_admin_t *oe_admin_start(const oe_config_t *cfg, char *err, size_t errlen)
 
 void oe_admin_stop_accepting(oe_admin_t *admin)
 {
-    if (admin != NULL)
+    if (admin != NULL) {
         __atomic_store_n(&admin->stop_accepting, 1, __ATOMIC_RELEASE);
+        h2o_multithread_send_message(&admin->wake, NULL);
+    }
 }
 
 int oe_admin_listen_fd(const oe_admin_t *admin)
@@ -405,5 +414,6 @@ void oe_admin_stop(oe_admin_t *admin)
     if (admin == NULL)
         return;
     __atomic_store_n(&admin->stop, 1, __ATOMIC_RELEASE);
+    h2o_multithread_send_message(&admin->wake, NULL);
     pthread_join(admin->thread, NULL);
 }

@@ -17,11 +17,12 @@
 
 /* status.c: what the status page, /status.json and the admin's /metrics families show.
  * init once before the admin thread starts; tick on the admin thread (takes a sample of
- * the counters every OE_ADMIN_SAMPLE_MS, keeping OE_ADMIN_HISTORY of them: 10 minutes). */
+ * the counters every OE_ADMIN_SAMPLE_MS, keeping OE_ADMIN_HISTORY of them: 10 minutes;
+ * returns the ms until the next sample is due, the admin loop's longest sleep). */
 #define OE_ADMIN_SAMPLE_MS 2000
 #define OE_ADMIN_HISTORY   300
 void oe_admin_status_init(const oe_config_t *cfg);
-void oe_admin_status_tick(void);
+uint64_t oe_admin_status_tick(void);
 /* /status.json: a malloc'ed JSON document and its length, or NULL when out of memory. */
 char *oe_admin_status_json(size_t *len);
 /* The /metrics families the admin module owns (certificate, ACME, upstream, readiness). */

@@ -108,14 +108,14 @@ void oe_admin_status_init(const oe_config_t *c)
     oe_log_remember("acme_");
     oe_log_remember("upstream_");
     next_sample_ms = 0;
-    oe_admin_status_tick();
+    (void)oe_admin_status_tick();
 }
 
-void oe_admin_status_tick(void)
+uint64_t oe_admin_status_tick(void)
 {
     uint64_t now = oe_util_now_ms();
     if (now < next_sample_ms)
-        return;
+        return next_sample_ms - now;
     next_sample_ms = now + OE_ADMIN_SAMPLE_MS;
     sample_t s;
     read_counters(&s);
@@ -125,6 +125,7 @@ void oe_admin_status_tick(void)
     if (ring_count < OE_ADMIN_HISTORY)
         ring_count++;
     pthread_mutex_unlock(&ring_lock);
+    return OE_ADMIN_SAMPLE_MS;
 }
 
 /* Copies the ring, oldest first; returns how many. */

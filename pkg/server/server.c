@@ -42,6 +42,7 @@ typedef struct worker {
     h2o_socket_t *lis[2][OE_SERVER_MAX_LISTEN];
     int listeners_closed;
     int websockets_closed;
+    h2o_multithread_receiver_t wake; /* on ctx.queue: a NULL message when srv->state and the like change */
     pthread_t thread;
     int started;
 } worker_t;
@@ -493,6 +494,22 @@ static void on_accept_http(h2o_socket_t *listener, const char *err)
 
 /* ---- worker threads ---------------------------------------------------------------- */
 
+/* An idle loop turns once a second (the heartbeat /livez reads); state changes wake it at once. */
+#define WORKER_TICK_MS 1000
+
+static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    (void)messages; /* always empty: the wake-up itself is the message */
+}
+
+static void wake_workers(oe_server_t *srv)
+{
+    for (unsigned i = 0; i < srv->nworkers; i++)
+        if (srv->workers[i].started)
+            h2o_multithread_send_message(&srv->workers[i].wake, NULL);
+}
+
 static void close_listeners(worker_t *w)
 {
     for (int l = 0; l < 2; l++)
@@ -512,7 +529,7 @@ static void *worker_main(void *arg)
     oe_metrics_worker_t *m = oe_metrics_self();
 
     while (__atomic_load_n(&srv->state, __ATOMIC_ACQUIRE) < STATE_STOPPING) {
-        h2o_evloop_run(w->loop, 100);
+        h2o_evloop_run(w->loop, WORKER_TICK_MS);
         oe_metrics_inc(&m->heartbeat_ms, oe_now_ms() - oe_metrics_get(&m->heartbeat_ms));
         if (!w->listeners_closed && __atomic_load_n(&srv->state, __ATOMIC_ACQUIRE) >= STATE_STOP_ACCEPTING) {
             close_listeners(w);
@@ -575,6 +592,7 @@ int oe_server_start(oe_server_t *srv, char *err, size_t errlen)
         worker_t *w = &srv->workers[i];
         w->loop = h2o_evloop_create();
         h2o_context_init(&w->ctx, w->loop, &srv->gc);
+        h2o_multithread_register_receiver(w->ctx.queue, &w->wake, on_wake);
         w->accept_https = (h2o_accept_ctx_t){.ctx = &w->ctx, .hosts = srv->hosts_https};
         w->accept_http = (h2o_accept_ctx_t){.ctx = &w->ctx, .hosts = srv->hosts_http};
         for (int l = 0; l < 2; l++)
@@ -624,7 +642,10 @@ static uint64_t workers_turned_after(uint64_t ms)
 
 size_t oe_server_collect(void)
 {
-    return oe_proxy_gen_collect(workers_turned_after);
+    size_t left = oe_proxy_gen_collect(workers_turned_after);
+    if (left != 0 && the_server != NULL)
+        wake_workers(the_server); /* idle loops turn now, not at their next tick */
+    return left;
 }
 
 uint64_t oe_server_generation(void)
@@ -647,11 +668,13 @@ int oe_server_draining(void)
 void oe_server_stop_accepting(oe_server_t *srv)
 {
     __atomic_store_n(&srv->state, STATE_STOP_ACCEPTING, __ATOMIC_RELEASE);
+    wake_workers(srv);
 }
 
 void oe_server_close_websockets(oe_server_t *srv)
 {
     __atomic_store_n(&srv->close_websockets, 1, __ATOMIC_RELEASE);
+    wake_workers(srv);
 }
 
 uint64_t oe_server_websockets(oe_server_t *srv)
@@ -682,6 +705,7 @@ void oe_server_stop(oe_server_t *srv)
     if (srv == NULL)
         return;
     __atomic_store_n(&srv->state, STATE_STOPPING, __ATOMIC_RELEASE);
+    wake_workers(srv);
     for (unsigned i = 0; i < srv->nworkers; i++)
         if (srv->workers[i].started)
             pthread_join(srv->workers[i].thread, NULL);
