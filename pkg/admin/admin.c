@@ -17,6 +17,7 @@
 #include "h2o_compat.h"
 #include "handover/handover.h"
 #include "log/log.h"
+#include "loop/loop.h"
 #include "metrics/metrics.h"
 #include "proxy/proxy.h"
 #include "server/server.h"
@@ -35,7 +36,8 @@ struct oe_admin {
     h2o_socket_t *listener;
     int fd;
     pthread_t thread;
-    h2o_multithread_receiver_t wake; /* on ctx.queue: a NULL message when stop/stop_accepting change */
+    int wake_fd; /* oe_loop_wake: rung when stop/stop_accepting change */
+    h2o_socket_t *wake_sock;
     int stop;
     int stop_accepting; /* handed over: the listener closes, each answer closes its connection */
 };
@@ -325,15 +327,10 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     h2o_accept(&admin->accept, sock);
 }
 
-static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
-{
-    (void)receiver;
-    (void)messages; /* always empty: the wake-up itself is the message */
-}
-
 static void *admin_main(void *arg)
 {
     oe_admin_t *admin = arg;
+    admin->wake_sock = oe_loop_wake_attach(admin->loop, admin->wake_fd); /* on this thread: see loop.h */
     while (!__atomic_load_n(&admin->stop, __ATOMIC_ACQUIRE)) {
         if (admin->listener != NULL && __atomic_load_n(&admin->stop_accepting, __ATOMIC_ACQUIRE)) {
             h2o_socket_read_stop(admin->listener);
@@ -380,7 +377,7 @@ oe_admin_t *oe_admin_start(const oe_config_t *cfg, char *err, size_t errlen)
     register_handler(host, "/", on_page, admin);
     admin->loop = h2o_evloop_create();
     h2o_context_init(&admin->ctx, admin->loop, &admin->gc);
-    h2o_multithread_register_receiver(admin->ctx.queue, &admin->wake, on_wake);
+    admin->wake_fd = oe_loop_wake_open(); /* -1: the loop still turns once per status sample */
     admin->accept = (h2o_accept_ctx_t){.ctx = &admin->ctx, .hosts = admin->gc.hosts};
     admin->listener = h2o_evloop_socket_create(admin->loop, admin->fd, H2O_SOCKET_FLAG_DONT_READ);
     admin->listener->data = admin;
@@ -400,7 +397,7 @@ void oe_admin_stop_accepting(oe_admin_t *admin)
 {
     if (admin != NULL) {
         __atomic_store_n(&admin->stop_accepting, 1, __ATOMIC_RELEASE);
-        h2o_multithread_send_message(&admin->wake, NULL);
+        oe_loop_wake_ring(admin->wake_fd);
     }
 }
 
@@ -414,6 +411,6 @@ void oe_admin_stop(oe_admin_t *admin)
     if (admin == NULL)
         return;
     __atomic_store_n(&admin->stop, 1, __ATOMIC_RELEASE);
-    h2o_multithread_send_message(&admin->wake, NULL);
+    oe_loop_wake_ring(admin->wake_fd);
     pthread_join(admin->thread, NULL);
 }

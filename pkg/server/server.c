@@ -16,6 +16,7 @@
 #include "handover/handover.h"
 #include "http1/http1.h"
 #include "log/log.h"
+#include "loop/loop.h"
 #include "metrics/metrics.h"
 #include "pages/pages.h"
 #include "proxy/proxy.h"
@@ -42,7 +43,8 @@ typedef struct worker {
     h2o_socket_t *lis[2][OE_SERVER_MAX_LISTEN];
     int listeners_closed;
     int websockets_closed;
-    h2o_multithread_receiver_t wake; /* on ctx.queue: a NULL message when srv->state and the like change */
+    int wake_fd; /* oe_loop_wake: rung when srv->state and the like change */
+    h2o_socket_t *wake_sock;
     pthread_t thread;
     int started;
 } worker_t;
@@ -497,17 +499,11 @@ static void on_accept_http(h2o_socket_t *listener, const char *err)
 /* An idle loop turns once a second (the heartbeat /livez reads); state changes wake it at once. */
 #define WORKER_TICK_MS 1000
 
-static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
-{
-    (void)receiver;
-    (void)messages; /* always empty: the wake-up itself is the message */
-}
-
 static void wake_workers(oe_server_t *srv)
 {
     for (unsigned i = 0; i < srv->nworkers; i++)
         if (srv->workers[i].started)
-            h2o_multithread_send_message(&srv->workers[i].wake, NULL);
+            oe_loop_wake_ring(srv->workers[i].wake_fd);
 }
 
 static void close_listeners(worker_t *w)
@@ -527,6 +523,7 @@ static void *worker_main(void *arg)
     oe_server_t *srv = w->srv;
     oe_metrics_bind_thread(w->index);
     oe_metrics_worker_t *m = oe_metrics_self();
+    w->wake_sock = oe_loop_wake_attach(w->loop, w->wake_fd); /* on this thread: see loop.h */
 
     while (__atomic_load_n(&srv->state, __ATOMIC_ACQUIRE) < STATE_STOPPING) {
         h2o_evloop_run(w->loop, WORKER_TICK_MS);
@@ -592,7 +589,7 @@ int oe_server_start(oe_server_t *srv, char *err, size_t errlen)
         worker_t *w = &srv->workers[i];
         w->loop = h2o_evloop_create();
         h2o_context_init(&w->ctx, w->loop, &srv->gc);
-        h2o_multithread_register_receiver(w->ctx.queue, &w->wake, on_wake);
+        w->wake_fd = oe_loop_wake_open(); /* -1: the loop still turns every WORKER_TICK_MS */
         w->accept_https = (h2o_accept_ctx_t){.ctx = &w->ctx, .hosts = srv->hosts_https};
         w->accept_http = (h2o_accept_ctx_t){.ctx = &w->ctx, .hosts = srv->hosts_http};
         for (int l = 0; l < 2; l++)
